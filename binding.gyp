@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "userfaultfd",
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "native/addon.cc",
+            "native/constants.cc",
+            "native/memory.cc",
+            "native/poller.cc",
+            "native/threads.cc",
+            "native/uffd_ioctls.cc"
+          ],
+          "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+          "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+          "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-fstack-protector-strong"],
+          "cflags_cc!": ["-std=gnu++17", "-std=gnu++14"],
+          "ldflags": ["-pthread"]
+        }, {
+          "type": "none"
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,111 @@
+/**
+ * The typed loader: the only place that sees the addon untyped. Everything in lib/ goes through
+ * `native()`, which loads the addon on first use, so that the pure-TS parts of the package (the
+ * simulated engine, the error types) work on systems where the addon cannot load (not Linux,
+ * no prebuild and no compiler).
+ */
+import { join } from 'node:path';
+
+/** The result of a task run on a native thread (see `touch`). */
+export interface NativeAccessResult {
+  accesses: number;
+  sum: number;
+  threadId: number;
+  signal?: 'SIGBUS' | 'SIGSEGV';
+  faultAddress?: number;
+  data?: Buffer;
+}
+
+export interface NativePoller {
+  start(): number;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+type U64 = number | bigint;
+
+/** The addon's exports (native/*.cc). Failures are returned as negative errno values. */
+export interface NativeBinding {
+  readonly result: Float64Array;
+  readonly constants: Readonly<Record<string, number>>;
+  open(flags: number): number;
+  devOpen(flags: number): [number, 'open' | 'ioctl'];
+  api(fd: number, api: U64, features: U64): [number, bigint, bigint, bigint];
+  register(fd: number, start: U64, len: U64, mode: U64): number;
+  unregister(fd: number, start: U64, len: U64): number;
+  wake(fd: number, start: U64, len: U64): number;
+  copy(fd: number, dst: U64, src: U64 | ArrayBufferView, len: U64, mode: U64): number;
+  zeropage(fd: number, start: U64, len: U64, mode: U64): number;
+  move(fd: number, dst: U64, src: U64, len: U64, mode: U64): number;
+  continue(fd: number, start: U64, len: U64, mode: U64): number;
+  poison(fd: number, start: U64, len: U64, mode: U64): number;
+  writeprotect(fd: number, start: U64, len: U64, mode: U64): number;
+  moveBatch(fd: number, entries: Float64Array, mode: U64): number;
+  copyBatch(fd: number, entries: Float64Array, mode: U64): number;
+  rawIoctl(fd: number, request: U64, arg: Buffer | null): number;
+  readMsgs(fd: number, buffer: Uint8Array): number;
+  close(fd: number): number;
+  dup(fd: number): number;
+  setNonBlocking(fd: number): number;
+  strerror(errno: number): string;
+  mmap(addr: U64, len: U64, prot: number, flags: number, fd: number, offset: U64): number;
+  munmap(addr: U64, len: U64): number;
+  mprotect(addr: U64, len: U64, prot: number): number;
+  madvise(addr: U64, len: U64, advice: number): number;
+  mlock(addr: U64, len: U64, flags: number): number;
+  munlock(addr: U64, len: U64): number;
+  mremap(oldAddr: U64, oldLen: U64, newLen: U64, flags: number, newAddr: U64): number;
+  memfdCreate(name: string, flags: number): number;
+  ftruncate(fd: number, len: U64): number;
+  regionAdd(addr: U64, len: U64): void;
+  regionUnmap(addr: U64): number;
+  regionContains(addr: U64, len: U64): boolean;
+  regionOverlaps(addr: U64, len: U64): boolean;
+  regionView(addr: U64, len: U64): ArrayBuffer | null;
+  detach(buffer: ArrayBuffer): boolean;
+  addressOf(buffer: ArrayBuffer | ArrayBufferView): number;
+  pageSize(): number;
+  touch(
+    addr: U64,
+    len: U64,
+    kind: number,
+    stride: U64,
+    value?: number | Uint8Array,
+  ): Promise<NativeAccessResult>;
+  forkPause(): Promise<number>;
+  reap(pid: number): Promise<number>;
+  forkIoctl(fd: number, op: number, a: U64, b: U64, len: U64, mode: U64): Promise<[number, number]>;
+  orphanUffd(flags: number, features: U64): Promise<number>;
+  gettid(): number;
+  Poller: new (fd: number, onReadable: (status: number, events: number) => void) => NativePoller;
+}
+
+let cached: NativeBinding | undefined;
+let loadError: Error | undefined;
+
+/** Loads the addon (prebuild or local build) once; throws the load error on every call after. */
+export function native(): NativeBinding {
+  if (cached !== undefined) return cached;
+  if (loadError !== undefined) throw loadError;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+    cached = load(process.env.USERFAULTFD_ADDON_DIR ?? join(__dirname, '..'));
+    return cached;
+  } catch (e) {
+    loadError = e as Error;
+    throw loadError;
+  }
+}
+
+/** Whether the addon loads here, without throwing. */
+export function nativeAvailable(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,2 @@
+// The simulated engine (issue: "The JS engine"). Populated by lib/engine/*.
+export {};

@@ -1,0 +1,631 @@
+/**
+ * `Userfaultfd`: the friendly class over one userfaultfd. Every resolution ioctl returns the
+ * bytes the kernel reports, or throws a `UffdError` carrying exactly what the kernel said
+ * (code, errno, result field, bytesDone). Partial progress follows spec §2.6 / §3.10: the kernel
+ * returns -1/EAGAIN with a positive result field, which surfaces as `code: 'EAGAIN'` with
+ * `bytesDone > 0`; `complete*()` finishes such an operation or surfaces the real error.
+ */
+import { native } from './binding';
+import { k } from './constants';
+import { UffdError, closedError } from './errors';
+import {
+  BEHAVIOUR_FEATURES,
+  FEATURE_BITS,
+  type FeatureName,
+  type IoctlName,
+  featureBit,
+  featureMask,
+  featureNames,
+  ioctlNames,
+} from './features';
+import { KernelUffd, type RawUffd, type Addr } from './raw';
+import { checkOptions, toBool, toFd, toU53, typeError } from './validate';
+import type { EventStream, EventsOptions, UffdEvent } from './events';
+
+/** How the fd was obtained (spec §1.1). */
+export type OpenVia = 'syscall' | 'user-mode-only' | 'dev' | 'fd' | 'simulated';
+export type Backend = 'auto' | 'kernel' | 'simulated';
+
+export interface OpenOptions {
+  /** Features to enable with UFFDIO_API. Default: ['threadId'] when the kernel has it. */
+  features?: FeatureName[];
+  /**
+   * UFFD_USER_MODE_ONLY (default true): a kernel-mode access to a missing registered page (a
+   * read(2) into it, fs.read into a view, a COPY whose src is in it) fails with EFAULT instead
+   * of blocking the thread that made it, and opening needs no privilege. Pass false when the
+   * faulting code makes syscalls into registered memory; that needs CAP_SYS_PTRACE,
+   * vm.unprivileged_userfaultfd=1, or access to /dev/userfaultfd.
+   */
+  userModeOnly?: boolean;
+  /** 'kernel' (default) throws when the kernel path is unavailable; 'auto' falls back to the
+   * simulated engine (and says so in `uffd.backend`); 'simulated' always uses the engine. */
+  backend?: Backend;
+}
+
+export interface RegisterModes {
+  missing?: boolean;
+  wp?: boolean;
+  minor?: boolean;
+}
+
+interface OpenedFd {
+  fd: number;
+  via: OpenVia;
+}
+
+const MSG_SIZE = 32;
+
+/** Opens a userfaultfd: the syscall first, /dev/userfaultfd on EPERM (seccomp, no privilege). */
+function openFd(userModeOnly: boolean): OpenedFd {
+  const b = native();
+  const flags = k('O_CLOEXEC') | k('O_NONBLOCK') | (userModeOnly ? k('UFFD_USER_MODE_ONLY') : 0);
+  const fd = b.open(flags);
+  if (fd >= 0) return { fd, via: userModeOnly ? 'user-mode-only' : 'syscall' };
+  if (fd === -1 /* EPERM */) {
+    const [devFd, step] = b.devOpen(flags);
+    if (devFd >= 0) return { fd: devFd, via: 'dev' };
+    // Report the syscall's EPERM (the primary path); the /dev attempt is in the message.
+    const err = UffdError.fromErrno(fd, { syscall: 'userfaultfd' });
+    const devErr = UffdError.fromErrno(devFd, {
+      syscall: step,
+      path: step === 'open' ? '/dev/userfaultfd' : 'USERFAULTFD_IOC_NEW',
+    });
+    throw new UffdError(
+      err.code,
+      `${err.message} (and /dev/userfaultfd: ${devErr.message}). ` +
+        (userModeOnly
+          ? 'userfaultfd(2) is blocked (a seccomp filter, e.g. a container default profile).'
+          : 'Kernel-mode faults need CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or ' +
+            'access to /dev/userfaultfd; or open with userModeOnly: true.'),
+      err.errno,
+      { syscall: 'userfaultfd' },
+    );
+  }
+  throw UffdError.fromErrno(fd, { syscall: 'userfaultfd' });
+}
+
+/** UFFDIO_API on a fresh fd; returns [available features, api ioctls] or throws. */
+function handshake(fd: number, features: bigint): [bigint, bigint] {
+  const [ret, , avail, ioctls] = native().api(fd, k('UFFD_API'), features);
+  if (ret < 0) throw UffdError.fromErrno(ret, { syscall: 'ioctl', request: 'UFFDIO_API' });
+  return [avail, ioctls];
+}
+
+/** The kernel's available features, probed on a throwaway fd (the first step of the two-step
+ * negotiation). Returns the open path that worked too. */
+export function queryFeatures(userModeOnly: boolean): { available: bigint; via: OpenVia } {
+  const { fd, via } = openFd(userModeOnly);
+  try {
+    const [available] = handshake(fd, 0n);
+    return { available, via };
+  } finally {
+    native().close(fd);
+  }
+}
+
+// A Userfaultfd dropped without close() still has its fd closed when it is collected.
+const finalizer = new FinalizationRegistry<{ raw: RawUffd }>((held) => {
+  held.raw.close();
+});
+
+const disposeSymbol: symbol =
+  (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
+
+export class Userfaultfd {
+  /** Features enabled on this fd plus the informational capability bits the kernel reported. */
+  readonly features: ReadonlySet<FeatureName>;
+  /** Every feature the kernel offers (the UFFDIO_API reply). */
+  readonly availableFeatures: ReadonlySet<FeatureName>;
+  readonly via: OpenVia;
+  readonly backend: 'kernel' | 'simulated';
+  /** Why `backend: 'auto'` fell back to the simulated engine, if it did. */
+  readonly fallbackReason: UffdError | undefined;
+  /** @internal */
+  readonly raw: RawUffd;
+  private closedFlag = false;
+  private readonly closeHooks = new Set<() => void>();
+  /** @internal the event stream, created on first use */
+  stream: EventStream | undefined;
+
+  /** @internal use Userfaultfd.open / fromFd */
+  constructor(
+    raw: RawUffd,
+    via: OpenVia,
+    enabled: bigint,
+    available: bigint,
+    fallbackReason?: UffdError,
+  ) {
+    this.raw = raw;
+    this.via = via;
+    this.backend = raw.backend;
+    this.fallbackReason = fallbackReason;
+    // Capability-only bits (not behaviour-changing) are "on" whenever the kernel has them.
+    let info = 0n;
+    for (const name of featureNames(available)) {
+      if (!(BEHAVIOUR_FEATURES as readonly string[]).includes(name)) {
+        info |= 1n << BigInt(featureBit(name) ?? 0);
+      }
+    }
+    this.features = new Set(featureNames(enabled | info));
+    this.availableFeatures = new Set(featureNames(available));
+    finalizer.register(this, { raw }, this);
+  }
+
+  /**
+   * Opens a userfaultfd (O_CLOEXEC|O_NONBLOCK) and negotiates features in two steps: the
+   * available set is read on a throwaway fd, then the wanted set is requested on the real one.
+   * @throws {UffdError} EPERM (no permission; see README "Permissions"), ENOSYS, EINVAL, or
+   *   ERR_UFFD_UNSUPPORTED when a requested feature is not offered by this kernel.
+   */
+  static open(options?: OpenOptions): Userfaultfd {
+    const opts = checkOptions<OpenOptions>(options, 'options', [
+      'features',
+      'userModeOnly',
+      'backend',
+    ]);
+    const backend = opts.backend ?? 'kernel';
+    if (!['auto', 'kernel', 'simulated'].includes(backend)) {
+      throw typeError(`The "backend" option must be 'auto', 'kernel' or 'simulated'`);
+    }
+    const userModeOnly =
+      opts.userModeOnly === undefined ? true : toBool(opts.userModeOnly, 'userModeOnly');
+    if (opts.features !== undefined && !Array.isArray(opts.features)) {
+      throw typeError('The "features" option must be an array of feature names');
+    }
+    for (const f of opts.features ?? []) {
+      if (typeof f !== 'string' || featureBit(f) === undefined) {
+        throw typeError(`Unknown feature name ${String(f)}`, 'ERR_INVALID_ARG_VALUE');
+      }
+    }
+    if (backend === 'simulated') return simulatedOpen(opts);
+    try {
+      return Userfaultfd.openKernel(opts.features, userModeOnly);
+    } catch (e) {
+      if (backend === 'auto' && e instanceof UffdError && isUnavailable(e)) {
+        return simulatedOpen(opts, e);
+      }
+      throw e;
+    }
+  }
+
+  private static openKernel(wanted: FeatureName[] | undefined, userModeOnly: boolean): Userfaultfd {
+    const { available } = queryFeatures(userModeOnly);
+    let want: bigint;
+    if (wanted === undefined) {
+      want = available & (1n << BigInt(FEATURE_BITS.threadId));
+    } else {
+      want = featureMask(wanted);
+      const missing = featureNames(want & ~available);
+      if (missing.length > 0) {
+        throw new UffdError(
+          'ERR_UFFD_UNSUPPORTED',
+          `this kernel does not offer the userfaultfd feature(s) ${missing.join(', ')}`,
+          undefined,
+          { syscall: 'ioctl', request: 'UFFDIO_API' },
+        );
+      }
+    }
+    const { fd, via } = openFd(userModeOnly);
+    try {
+      const [avail] = handshake(fd, want);
+      return new Userfaultfd(new KernelUffd(fd), via, want, avail);
+    } catch (e) {
+      native().close(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * Wraps a userfaultfd received from elsewhere (SCM_RIGHTS, pidfd_getfd, a FORK event). The fd
+   * is taken over: closing the wrapper closes it. UFFDIO_API has already been done by whoever
+   * created it, so the enabled features cannot be read back: pass them if you know them.
+   */
+  static fromFd(fd: number, options?: { features?: FeatureName[] }): Userfaultfd {
+    const opts = checkOptions<{ features?: FeatureName[] }>(options, 'options', ['features']);
+    const f = toFd(fd);
+    const b = native();
+    const r = b.setNonBlocking(f);
+    if (r < 0) throw UffdError.fromErrno(r, { syscall: 'fcntl' });
+    const enabled = featureMask(opts.features ?? []);
+    return new Userfaultfd(new KernelUffd(f), 'fd', enabled, enabled);
+  }
+
+  /** @internal wrap a raw backend (the simulated engine uses this). */
+  static fromRaw(
+    raw: RawUffd,
+    via: OpenVia,
+    enabled: bigint,
+    available: bigint,
+    reason?: UffdError,
+  ): Userfaultfd {
+    return new Userfaultfd(raw, via, enabled, available, reason);
+  }
+
+  /** The file descriptor (-1 for the simulated backend). */
+  get fd(): number {
+    return this.raw.fd;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  private live(): RawUffd {
+    if (this.closedFlag) throw closedError();
+    return this.raw;
+  }
+
+  private fail(ret: number, request: string, field = NaN): never {
+    const f = Number.isNaN(field) ? undefined : field;
+    throw UffdError.fromErrno(ret, {
+      syscall: 'ioctl',
+      request,
+      field: f,
+      bytesDone: f !== undefined && f > 0 ? f : 0,
+    });
+  }
+
+  /**
+   * UFFDIO_REGISTER: registers [addr, addr+len) for missing, wp and/or minor faults. Returns
+   * the ioctls the kernel allows on the range (e.g. 'copy', 'move', 'wake').
+   */
+  register(addr: Addr, len: Addr, modes?: RegisterModes): ReadonlySet<IoctlName> {
+    const m = checkOptions<RegisterModes>(modes, 'modes', ['missing', 'wp', 'minor']);
+    const a = toU53(addr, 'addr');
+    const l = toU53(len, 'len');
+    let mode = 0;
+    if (modes === undefined) mode = k('UFFDIO_REGISTER_MODE_MISSING');
+    if (toBool(m.missing, 'missing')) mode |= k('UFFDIO_REGISTER_MODE_MISSING');
+    if (toBool(m.wp, 'wp')) mode |= k('UFFDIO_REGISTER_MODE_WP');
+    if (toBool(m.minor, 'minor')) mode |= k('UFFDIO_REGISTER_MODE_MINOR');
+    const r = this.live().register(a, l, mode);
+    if (r < 0) this.fail(r, 'UFFDIO_REGISTER');
+    return new Set(ioctlNames(BigInt(r)));
+  }
+
+  /** UFFDIO_UNREGISTER. Pending missing faults in the range are woken (spec §3.3). */
+  unregister(addr: Addr, len: Addr): void {
+    const r = this.live().unregister(toU53(addr, 'addr'), toU53(len, 'len'));
+    if (r < 0) this.fail(r, 'UFFDIO_UNREGISTER');
+  }
+
+  /**
+   * UFFDIO_COPY: copies len bytes from src (an address, or a view whose bytes are read in place)
+   * into the missing pages at dst, and wakes the faulting threads unless `dontWake`.
+   * @returns bytes copied (len)
+   * @throws {UffdError} EEXIST (already populated: wake it yourself), EAGAIN with bytesDone > 0
+   *   (partial), EAGAIN with bytesDone 0 (an unread fork/remap/remove/unmap event), ENOENT, ...
+   */
+  copy(
+    dst: Addr,
+    src: Addr | ArrayBufferView,
+    len: Addr,
+    options?: { dontWake?: boolean; wp?: boolean },
+  ): number {
+    const o = checkOptions<{ dontWake: boolean; wp: boolean }>(options, 'options', [
+      'dontWake',
+      'wp',
+    ]);
+    const d = toU53(dst, 'dst');
+    const l = toU53(len, 'len');
+    let s: number | ArrayBufferView;
+    if (ArrayBuffer.isView(src)) {
+      if (l > src.byteLength) {
+        throw new RangeError(`len (${l}) is larger than the source view (${src.byteLength} bytes)`);
+      }
+      s = src;
+    } else {
+      s = toU53(src, 'src');
+    }
+    const mode =
+      (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_COPY_MODE_DONTWAKE') : 0) |
+      (toBool(o.wp, 'wp') ? k('UFFDIO_COPY_MODE_WP') : 0);
+    const raw = this.live();
+    const r = raw.copy(d, s, l, mode);
+    if (r < 0) this.fail(r, 'UFFDIO_COPY', raw.lastField());
+    return raw.lastField();
+  }
+
+  /** UFFDIO_ZEROPAGE: maps the zero page at the missing pages of [dst, dst+len). */
+  zeropage(dst: Addr, len: Addr, options?: { dontWake?: boolean }): number {
+    const o = checkOptions<{ dontWake: boolean }>(options, 'options', ['dontWake']);
+    const mode = toBool(o.dontWake, 'dontWake') ? k('UFFDIO_ZEROPAGE_MODE_DONTWAKE') : 0;
+    const raw = this.live();
+    const r = raw.zeropage(toU53(dst, 'dst'), toU53(len, 'len'), mode);
+    if (r < 0) this.fail(r, 'UFFDIO_ZEROPAGE', raw.lastField());
+    return raw.lastField();
+  }
+
+  /**
+   * UFFDIO_MOVE (Linux 6.8+): moves the pages of [src, src+len) to [dst, dst+len) without
+   * copying. dst must be registered with this uffd; both ranges private anonymous with equal
+   * protection and mlock state (spec §2.2). src reads zero (or faults) afterwards.
+   * @throws {UffdError} EEXIST, ENOENT (src hole; see allowSrcHoles), EBUSY (page shared with a
+   *   fork child, KSM or pinned), EINVAL, EAGAIN (partial: bytesDone > 0; or an unread event).
+   */
+  move(
+    dst: Addr,
+    src: Addr,
+    len: Addr,
+    options?: { dontWake?: boolean; allowSrcHoles?: boolean },
+  ): number {
+    const o = checkOptions<{ dontWake: boolean; allowSrcHoles: boolean }>(options, 'options', [
+      'dontWake',
+      'allowSrcHoles',
+    ]);
+    const mode =
+      (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_MOVE_MODE_DONTWAKE') : 0) |
+      (toBool(o.allowSrcHoles, 'allowSrcHoles') ? k('UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES') : 0);
+    const raw = this.live();
+    const r = raw.move(toU53(dst, 'dst'), toU53(src, 'src'), toU53(len, 'len'), mode);
+    if (r < 0) this.fail(r, 'UFFDIO_MOVE', raw.lastField());
+    return raw.lastField();
+  }
+
+  /** UFFDIO_WAKE: wakes threads faulting in [addr, addr+len); no registration needed. */
+  wake(addr: Addr, len: Addr): void {
+    const r = this.live().wake(toU53(addr, 'addr'), toU53(len, 'len'));
+    if (r < 0) this.fail(r, 'UFFDIO_WAKE');
+  }
+
+  /**
+   * UFFDIO_WRITEPROTECT: protect (true) or unprotect (false) [addr, addr+len), which must be
+   * registered with wp. Unprotecting wakes the range unless `dontWake`.
+   */
+  writeProtect(addr: Addr, len: Addr, protect: boolean, options?: { dontWake?: boolean }): void {
+    const o = checkOptions<{ dontWake: boolean }>(options, 'options', ['dontWake']);
+    if (typeof protect !== 'boolean') {
+      throw typeError('The "protect" argument must be a boolean');
+    }
+    const mode =
+      (protect ? k('UFFDIO_WRITEPROTECT_MODE_WP') : 0) |
+      (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_WRITEPROTECT_MODE_DONTWAKE') : 0);
+    const r = this.live().writeprotect(toU53(addr, 'addr'), toU53(len, 'len'), mode);
+    if (r < 0) this.fail(r, 'UFFDIO_WRITEPROTECT');
+  }
+
+  /** UFFDIO_CONTINUE: maps the existing page-cache pages of a minor-registered shmem range. */
+  continue(addr: Addr, len: Addr, options?: { dontWake?: boolean; wp?: boolean }): number {
+    const o = checkOptions<{ dontWake: boolean; wp: boolean }>(options, 'options', [
+      'dontWake',
+      'wp',
+    ]);
+    const mode =
+      (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_CONTINUE_MODE_DONTWAKE') : 0) |
+      (toBool(o.wp, 'wp') ? k('UFFDIO_CONTINUE_MODE_WP') : 0);
+    const raw = this.live();
+    const r = raw.continue(toU53(addr, 'addr'), toU53(len, 'len'), mode);
+    if (r < 0) this.fail(r, 'UFFDIO_CONTINUE', raw.lastField());
+    return raw.lastField();
+  }
+
+  /** UFFDIO_POISON (6.6+): marks the missing pages so any access raises SIGBUS. */
+  poison(addr: Addr, len: Addr, options?: { dontWake?: boolean }): number {
+    const o = checkOptions<{ dontWake: boolean }>(options, 'options', ['dontWake']);
+    const mode = toBool(o.dontWake, 'dontWake') ? k('UFFDIO_POISON_MODE_DONTWAKE') : 0;
+    const raw = this.live();
+    const r = raw.poison(toU53(addr, 'addr'), toU53(len, 'len'), mode);
+    if (r < 0) this.fail(r, 'UFFDIO_POISON', raw.lastField());
+    return raw.lastField();
+  }
+
+  /**
+   * Finishes a MOVE: issues it, and while the kernel reports partial progress (EAGAIN with a
+   * positive result field) retries the remainder, as the kernel docs tell userland to do. Returns
+   * len, or throws the first real error with `bytesDone` = every byte moved across the retries.
+   * An EAGAIN with bytesDone 0 (an unread non-cooperative event) is thrown as is: read the events,
+   * then call again.
+   */
+  completeMove(
+    dst: Addr,
+    src: Addr,
+    len: Addr,
+    options?: { dontWake?: boolean; allowSrcHoles?: boolean },
+  ): number {
+    const d = toU53(dst, 'dst');
+    const s = toU53(src, 'src');
+    return this.completeLoop(toU53(len, 'len'), (done, rest) =>
+      this.move(d + done, s + done, rest, options),
+    );
+  }
+
+  /** Finishes a COPY across partial progress; see completeMove. */
+  completeCopy(
+    dst: Addr,
+    src: Addr | ArrayBufferView,
+    len: Addr,
+    options?: { dontWake?: boolean; wp?: boolean },
+  ): number {
+    const d = toU53(dst, 'dst');
+    const l = toU53(len, 'len');
+    if (ArrayBuffer.isView(src)) {
+      const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      return this.completeLoop(l, (done, rest) =>
+        this.copy(d + done, bytes.subarray(done), rest, options),
+      );
+    }
+    const s = toU53(src, 'src');
+    return this.completeLoop(l, (done, rest) => this.copy(d + done, s + done, rest, options));
+  }
+
+  /** Finishes a ZEROPAGE across partial progress; see completeMove. */
+  completeZeropage(dst: Addr, len: Addr, options?: { dontWake?: boolean }): number {
+    const d = toU53(dst, 'dst');
+    return this.completeLoop(toU53(len, 'len'), (done, rest) =>
+      this.zeropage(d + done, rest, options),
+    );
+  }
+
+  private completeLoop(len: number, op: (done: number, rest: number) => number): number {
+    let done = 0;
+    for (;;) {
+      try {
+        done += op(done, len - done);
+        return done;
+      } catch (e) {
+        if (e instanceof UffdError && e.code === 'EAGAIN' && e.bytesDone > 0) {
+          done += e.bytesDone;
+          if (done >= len) return done;
+          continue;
+        }
+        if (e instanceof UffdError) e.bytesDone += done;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Batched MOVE: one native call issues UFFDIO_MOVE for each (dst, src, len) triple of
+   * `entries` (a Float64Array of 3n numbers), stopping at the first that does not complete.
+   * @returns the number of entries fully moved (entries.length / 3 when all were)
+   * @throws {UffdError} for the failing entry, with `index` and bytesDone of that entry
+   */
+  moveBatch(
+    entries: Float64Array,
+    options?: { dontWake?: boolean; allowSrcHoles?: boolean },
+  ): number {
+    const o = checkOptions<{ dontWake: boolean; allowSrcHoles: boolean }>(options, 'options', [
+      'dontWake',
+      'allowSrcHoles',
+    ]);
+    const mode =
+      (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_MOVE_MODE_DONTWAKE') : 0) |
+      (toBool(o.allowSrcHoles, 'allowSrcHoles') ? k('UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES') : 0);
+    checkEntries(entries);
+    const raw = this.live();
+    return this.batchResult(raw, raw.moveBatch(entries, mode), entries, 'UFFDIO_MOVE');
+  }
+
+  /** Batched COPY; see moveBatch. */
+  copyBatch(entries: Float64Array, options?: { dontWake?: boolean; wp?: boolean }): number {
+    const o = checkOptions<{ dontWake: boolean; wp: boolean }>(options, 'options', [
+      'dontWake',
+      'wp',
+    ]);
+    const mode =
+      (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_COPY_MODE_DONTWAKE') : 0) |
+      (toBool(o.wp, 'wp') ? k('UFFDIO_COPY_MODE_WP') : 0);
+    checkEntries(entries);
+    const raw = this.live();
+    return this.batchResult(raw, raw.copyBatch(entries, mode), entries, 'UFFDIO_COPY');
+  }
+
+  private batchResult(raw: RawUffd, done: number, entries: Float64Array, request: string): number {
+    if (done * 3 >= entries.length) return done;
+    const field = raw.lastField();
+    const f = Number.isNaN(field) ? undefined : field;
+    const err = UffdError.fromErrno(raw.lastBatchErrno(), {
+      syscall: 'ioctl',
+      request,
+      field: f,
+      bytesDone: f !== undefined && f > 0 ? f : 0,
+    });
+    (err as UffdError & { index: number }).index = done;
+    throw err;
+  }
+
+  /**
+   * An async iterator of events (page faults, fork, remap, remove, unmap). Single consumer;
+   * polls only while the consumer waits; ends on close() or when `signal` aborts.
+   */
+  events(options?: EventsOptions): AsyncIterableIterator<UffdEvent> {
+    this.live();
+    // Loaded lazily: the event machinery is not needed by callers that only resolve.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { streamOf } = require('./events') as typeof import('./events');
+    return streamOf(this).iterate(options);
+  }
+
+  /** Keeps the process alive while an event iterator waits (the default). */
+  ref(): this {
+    this.stream?.ref();
+    return this;
+  }
+
+  /** Lets the process exit while an event iterator waits with nothing pending. */
+  unref(): this {
+    this.stream?.unref();
+    return this;
+  }
+
+  /** @internal run fn when this uffd closes (event streams, resolvers). */
+  onClose(fn: () => void): () => void {
+    this.closeHooks.add(fn);
+    return () => this.closeHooks.delete(fn);
+  }
+
+  /**
+   * Closes the fd. Idempotent. When this was the last reference to the userfaultfd (no dup, no
+   * copy in another process, no native resolver holding it), the kernel unregisters every range
+   * and wakes every blocked thread: they retry as ordinary faults and see zero-filled pages.
+   * Every event iterator ends.
+   */
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const fn of [...this.closeHooks]) {
+      try {
+        fn();
+      } catch {
+        // a hook must not keep the fd open
+      }
+    }
+    this.closeHooks.clear();
+    finalizer.unregister(this);
+    this.raw.close();
+  }
+
+  [Symbol.for('nodejs.dispose')](): void {
+    this.close();
+  }
+}
+
+// Symbol.dispose (TC39 explicit resource management) where the runtime has it.
+if (disposeSymbol !== Symbol.for('nodejs.dispose')) {
+  Object.defineProperty(Userfaultfd.prototype, disposeSymbol, {
+    value(this: Userfaultfd) {
+      this.close();
+    },
+    configurable: true,
+  });
+}
+
+function checkEntries(entries: Float64Array): void {
+  if (!(entries instanceof Float64Array)) {
+    throw typeError('The "entries" argument must be a Float64Array of (dst, src, len) triples');
+  }
+  if (entries.length % 3 !== 0) {
+    throw new RangeError('entries.length must be a multiple of 3');
+  }
+  for (let i = 0; i < entries.length; i++) {
+    const v = entries[i] as number;
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new RangeError(`entries[${i}] is not a safe non-negative integer: ${v}`);
+    }
+  }
+}
+
+/** Errors for which `backend: 'auto'` falls back: the kernel path is not there at all. */
+function isUnavailable(e: UffdError): boolean {
+  return ['EPERM', 'ENOSYS', 'EACCES', 'ERR_UFFD_UNSUPPORTED', 'ENOTSUP'].includes(e.code);
+}
+
+function simulatedOpen(opts: Partial<OpenOptions>, reason?: UffdError): Userfaultfd {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const engine = require('./engine') as {
+    openSimulated?: (o: Partial<OpenOptions>, r?: UffdError) => Userfaultfd;
+  };
+  if (engine.openSimulated === undefined) {
+    throw new UffdError(
+      'ERR_UFFD_UNSUPPORTED',
+      'the simulated backend is not available',
+      undefined,
+      {
+        cause: reason,
+      },
+    );
+  }
+  return engine.openSimulated(opts, reason);
+}
+
+export { MSG_SIZE };

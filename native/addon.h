@@ -1,0 +1,84 @@
+// Shared helpers for the addon's translation units.
+//
+// Conventions (the TypeScript layer in lib/ relies on them):
+// - Native functions never decide policy. A syscall's failure is returned as a negative errno
+//   (a plain JS number), never thrown: lib/errors.ts turns it into a UffdError with code, errno,
+//   syscall and bytesDone. Only arguments of the wrong JS type throw (TypeError), and lib/
+//   validates those before calling in, so that path is a last line of defence.
+// - Addresses and lengths are accepted as Number (integral, non-negative) or BigInt (lossless
+//   uint64). BigInt lets tests hand the kernel values such as 2^63 that the public API refuses.
+// - The result field of COPY/ZEROPAGE/MOVE/CONTINUE/POISON is written to a per-environment
+//   Float64Array (AddonData::result), NaN when the kernel left it untouched.
+#pragma once
+
+#include <napi.h>
+#include <stdint.h>
+
+#include <cmath>
+
+namespace uffd {
+
+struct AddonData {
+  // result[0]: the ioctl's result field after the last ioctl call on this env's thread.
+  Napi::Reference<Napi::Float64Array> resultRef;
+  double* result = nullptr;
+  Napi::FunctionReference pollerCtor;
+};
+
+inline AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+// Reads a uint64 from a JS Number or BigInt. Returns false for anything else, a negative,
+// fractional, non-finite or out-of-range value.
+inline bool ToU64(const Napi::Value& v, uint64_t* out) {
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || !(d < 18446744073709551616.0) || std::floor(d) != d) return false;
+    *out = static_cast<uint64_t>(d);
+    return true;
+  }
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) return false;
+    *out = x;
+    return true;
+  }
+  return false;
+}
+
+inline uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  uint64_t out = 0;
+  if (!ToU64(info[i], &out)) {
+    Napi::TypeError e = Napi::TypeError::New(
+        info.Env(), std::string("The \"") + name + "\" argument must be a non-negative integer");
+    e.Set("code", Napi::String::New(info.Env(), "ERR_INVALID_ARG_TYPE"));
+    throw e;
+  }
+  return out;
+}
+
+inline int ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) {
+    Napi::TypeError e = Napi::TypeError::New(
+        info.Env(), std::string("The \"") + name + "\" argument must be a number");
+    e.Set("code", Napi::String::New(info.Env(), "ERR_INVALID_ARG_TYPE"));
+    throw e;
+  }
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+// A uint64 as a JS value: a Number when exactly representable, else a BigInt.
+inline Napi::Value FromU64(Napi::Env env, uint64_t v) {
+  if (v <= (1ull << 53)) return Napi::Number::New(env, static_cast<double>(v));
+  return Napi::BigInt::New(env, v);
+}
+
+inline Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
+
+void InitIoctls(Napi::Env env, Napi::Object exports);
+void InitMemory(Napi::Env env, Napi::Object exports);
+void InitThreads(Napi::Env env, Napi::Object exports);
+void InitPoller(Napi::Env env, Napi::Object exports);
+void InitConstants(Napi::Env env, Napi::Object exports);
+
+}  // namespace uffd

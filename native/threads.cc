@@ -1,0 +1,401 @@
+// Work that must not run on the JS thread: memory accesses that may fault on registered pages,
+// and fork(2) (a fork with UFFD_FEATURE_EVENT_FORK blocks the forking thread until the FORK
+// event is read, and the reader is the JS thread).
+//
+// Each task runs on its own std::thread (never the libuv threadpool: a thread blocked in a
+// userfault would starve fs, dns and zlib) and settles a promise through a thread-safe
+// function, whose calls run inside a callback scope, so awaiting code resumes at once.
+//
+// Memory accesses run under a per-thread sigsetjmp guard for SIGBUS and SIGSEGV: an access to a
+// poisoned page (UFFDIO_POISON, UFFD_FEATURE_SIGBUS) or to unmapped memory is reported as
+// { signal } instead of killing the process. Signals on other threads are passed to the handler
+// that was installed before ours (V8's, Node's, or the default action).
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "addon.h"
+#include "uapi.h"
+
+namespace uffd {
+namespace {
+
+// ---- tasks on a dedicated thread -------------------------------------------------------------
+
+struct Task {
+  std::function<void()> work;                    // runs on the native thread
+  std::function<Napi::Value(Napi::Env)> settle;  // runs on the JS thread; its value resolves
+  Napi::Promise::Deferred deferred;
+  explicit Task(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+void TaskCallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Task* task) {
+  std::unique_ptr<Task> owned(task);
+  if (env == nullptr) return;  // the environment is going away: nobody awaits the promise
+  try {
+    owned->deferred.Resolve(owned->settle(env));
+  } catch (const Napi::Error& e) {
+    owned->deferred.Reject(e.Value());
+  }
+}
+
+using TaskTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Task, TaskCallJs>;
+
+Napi::Promise StartTask(Napi::Env env, std::function<void()> work,
+                        std::function<Napi::Value(Napi::Env)> settle) {
+  Task* task = new Task(env);
+  task->work = std::move(work);
+  task->settle = std::move(settle);
+  Napi::Promise promise = task->deferred.Promise();
+  TaskTsfn tsfn = TaskTsfn::New(env, "userfaultfd:thread", 0, 1);
+  std::thread([tsfn, task]() mutable {
+    task->work();
+    tsfn.BlockingCall(task);
+    tsfn.Release();
+  }).detach();
+  return promise;
+}
+
+// ---- guarded memory access -------------------------------------------------------------------
+
+thread_local sigjmp_buf* tGuard = nullptr;
+thread_local uint64_t tFaultAddr = 0;
+struct sigaction gPrevBus, gPrevSegv;
+std::once_flag gHandlersOnce;
+
+void Chain(const struct sigaction& prev, int sig, siginfo_t* si, void* uc) {
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction != nullptr) return prev.sa_sigaction(sig, si, uc);
+  } else if (prev.sa_handler == SIG_IGN) {
+    return;
+  } else if (prev.sa_handler != SIG_DFL) {
+    return prev.sa_handler(sig);
+  }
+  // Default action: restore it and return; the faulting instruction runs again and the kernel
+  // delivers the signal with the default disposition (terminate, core dump).
+  signal(sig, SIG_DFL);
+}
+
+void OnFaultSignal(int sig, siginfo_t* si, void* uc) {
+  if (tGuard != nullptr) {
+    tFaultAddr = reinterpret_cast<uint64_t>(si->si_addr);
+    siglongjmp(*tGuard, sig);
+  }
+  Chain(sig == SIGBUS ? gPrevBus : gPrevSegv, sig, si, uc);
+}
+
+void InstallHandlers() {
+  std::call_once(gHandlersOnce, [] {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = OnFaultSignal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &gPrevBus);
+    sigaction(SIGSEGV, &sa, &gPrevSegv);
+  });
+}
+
+struct Access {
+  enum Kind { kRead, kWrite, kCopyOut, kCopyIn } kind;
+  uint64_t addr = 0, len = 0, stride = 1;
+  uint8_t value = 0;
+  std::vector<uint8_t> data;  // kCopyIn source, kCopyOut destination
+  uint64_t accesses = 0, sum = 0;
+  int signal = 0;
+  uint64_t faultAddr = 0;
+  int tid = 0;
+};
+
+void RunAccess(Access* a) {
+  a->tid = static_cast<int>(syscall(SYS_gettid));
+  sigjmp_buf jb;
+  tFaultAddr = 0;  // first touch of the TLS block happens here, not in the signal handler
+  tGuard = &jb;
+  volatile uint64_t done = 0;
+  volatile uint64_t sum = 0;
+  int sig = sigsetjmp(jb, 1);
+  if (sig == 0) {
+    uint8_t* base = reinterpret_cast<uint8_t*>(a->addr);
+    switch (a->kind) {
+      case Access::kRead:
+        for (uint64_t off = 0; off < a->len; off += a->stride) {
+          sum = sum + *reinterpret_cast<volatile uint8_t*>(base + off);
+          done = done + 1;
+        }
+        break;
+      case Access::kWrite:
+        for (uint64_t off = 0; off < a->len; off += a->stride) {
+          *reinterpret_cast<volatile uint8_t*>(base + off) = a->value;
+          done = done + 1;
+        }
+        break;
+      case Access::kCopyOut:
+        a->data.resize(a->len);
+        for (uint64_t off = 0; off < a->len; off += a->stride) {
+          uint64_t n = a->len - off < a->stride ? a->len - off : a->stride;
+          memcpy(a->data.data() + off, base + off, n);
+          done = done + 1;
+        }
+        break;
+      case Access::kCopyIn:
+        for (uint64_t off = 0; off < a->len; off += a->stride) {
+          uint64_t n = a->len - off < a->stride ? a->len - off : a->stride;
+          memcpy(base + off, a->data.data() + off, n);
+          done = done + 1;
+        }
+        break;
+    }
+  } else {
+    a->signal = sig;
+    a->faultAddr = tFaultAddr;
+  }
+  tGuard = nullptr;
+  a->accesses = done;
+  a->sum = sum;
+}
+
+Napi::Value AccessResult(Napi::Env env, const Access& a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("accesses", Napi::Number::New(env, static_cast<double>(a.accesses)));
+  o.Set("sum", Napi::Number::New(env, static_cast<double>(a.sum)));
+  o.Set("threadId", Napi::Number::New(env, a.tid));
+  if (a.signal != 0) {
+    o.Set("signal", Napi::String::New(env, a.signal == SIGBUS ? "SIGBUS" : "SIGSEGV"));
+    o.Set("faultAddress", Napi::Number::New(env, static_cast<double>(a.faultAddr)));
+  }
+  if (a.kind == Access::kCopyOut && a.signal == 0) {
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, a.data.data(), a.data.size()));
+  }
+  return o;
+}
+
+// touch(addr, len, kind, stride, value|Uint8Array) -> Promise<{accesses, sum, threadId,
+// signal?, faultAddress?, data?}>. kind: 0 read one byte per stride, 1 write `value` one byte
+// per stride, 2 copy len bytes out (data), 3 copy the given bytes in.
+Napi::Value Touch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = std::make_shared<Access>();
+  a->addr = ArgU64(info, 0, "addr");
+  a->len = ArgU64(info, 1, "len");
+  a->kind = static_cast<Access::Kind>(ArgInt(info, 2, "kind"));
+  a->stride = ArgU64(info, 3, "stride");
+  if (a->stride == 0) a->stride = 1;
+  if (a->kind == Access::kCopyIn) {
+    if (!info[4].IsTypedArray()) throw Napi::TypeError::New(env, "data must be a Uint8Array");
+    Napi::TypedArray ta = info[4].As<Napi::TypedArray>();
+    const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    a->data.assign(p, p + ta.ByteLength());
+    a->len = ta.ByteLength();
+  } else if (info[4].IsNumber()) {
+    a->value = static_cast<uint8_t>(info[4].As<Napi::Number>().Uint32Value());
+  }
+  InstallHandlers();
+  return StartTask(
+      env, [a] { RunAccess(a.get()); }, [a](Napi::Env e) { return AccessResult(e, *a); });
+}
+
+// ---- fork helpers ----------------------------------------------------------------------------
+// A multi-threaded process may fork when the child calls only async-signal-safe functions
+// until it exits: pause(2), ioctl(2), write(2), sendmsg(2) and _exit(2) are.
+
+// forkPause() -> Promise<pid>: a child that shares every page copy-on-write (making them
+// !PageAnonExclusive, spec §2.4) and only waits to be killed.
+Napi::Value ForkPause(const Napi::CallbackInfo& info) {
+  auto pid = std::make_shared<long>(0);
+  return StartTask(
+      info.Env(),
+      [pid] {
+        pid_t p = fork();
+        if (p == 0) {
+          for (;;) pause();
+        }
+        *pid = p < 0 ? -errno : p;
+      },
+      [pid](Napi::Env e) { return Napi::Number::New(e, static_cast<double>(*pid)); });
+}
+
+// reap(pid) -> Promise<status>: waitpid(2) on a thread. status as from waitpid, or -errno.
+Napi::Value Reap(const Napi::CallbackInfo& info) {
+  pid_t pid = ArgInt(info, 0, "pid");
+  auto st = std::make_shared<long>(0);
+  return StartTask(
+      info.Env(),
+      [pid, st] {
+        int status = 0;
+        pid_t r;
+        do {
+          r = waitpid(pid, &status, __WALL);
+        } while (r < 0 && errno == EINTR);
+        *st = r < 0 ? -errno : status;
+      },
+      [st](Napi::Env e) { return Napi::Number::New(e, static_cast<double>(*st)); });
+}
+
+// forkIoctl(fd, op, a, b, len, mode) -> Promise<[ret, field]>: a forked child issues one
+// COPY (op 0), MOVE (op 1) or ZEROPAGE (op 2) on the inherited uffd and exits. Probes C54/C55:
+// COPY from another mm succeeds, MOVE gives EINVAL (spec §3.4, §2.1).
+Napi::Value ForkIoctl(const Napi::CallbackInfo& info) {
+  int fd = ArgInt(info, 0, "fd");
+  int op = ArgInt(info, 1, "op");
+  uint64_t a = ArgU64(info, 2, "a"), b = ArgU64(info, 3, "b"), len = ArgU64(info, 4, "len"),
+           mode = ArgU64(info, 5, "mode");
+  auto out = std::make_shared<std::pair<long, double>>(0, NAN);
+  return StartTask(
+      info.Env(),
+      [=] {
+        int pfd[2];
+        if (pipe2(pfd, O_CLOEXEC) != 0) {
+          out->first = -errno;
+          return;
+        }
+        pid_t p = fork();
+        if (p == 0) {
+          int64_t res[2];
+          int ret;
+          constexpr int64_t kUntouched = INT64_MIN;
+          if (op == 0) {
+            CopyArg c{a, b, len, mode, kUntouched};
+            ret = ioctl(fd, kCopy, &c);
+            res[1] = c.copy;
+          } else if (op == 1) {
+            MoveArg m{a, b, len, mode, kUntouched};
+            ret = ioctl(fd, kMove, &m);
+            res[1] = m.move;
+          } else {
+            ZeropageArg z{{a, len}, mode, kUntouched};
+            ret = ioctl(fd, kZeropage, &z);
+            res[1] = z.zeropage;
+          }
+          res[0] = ret == 0 ? 0 : -errno;
+          ssize_t w = write(pfd[1], res, sizeof res);
+          _exit(w == sizeof res ? 0 : 1);
+        }
+        close(pfd[1]);
+        if (p < 0) {
+          out->first = -errno;
+          close(pfd[0]);
+          return;
+        }
+        int64_t res[2] = {-EIO, INT64_MIN};
+        ssize_t r;
+        do {
+          r = read(pfd[0], res, sizeof res);
+        } while (r < 0 && errno == EINTR);
+        close(pfd[0]);
+        int status;
+        while (waitpid(p, &status, 0) < 0 && errno == EINTR) {
+        }
+        out->first = r == sizeof res ? res[0] : -EIO;
+        out->second = res[1] == INT64_MIN ? NAN : static_cast<double>(res[1]);
+      },
+      [out](Napi::Env e) {
+        Napi::Array arr = Napi::Array::New(e, 2);
+        arr.Set(0u, Napi::Number::New(e, static_cast<double>(out->first)));
+        arr.Set(1u, Napi::Number::New(e, out->second));
+        return arr;
+      });
+}
+
+// orphanUffd(flags, features) -> Promise<fd or -errno>: a forked child opens a userfaultfd in
+// its own mm, completes UFFDIO_API, sends the fd over a socketpair (SCM_RIGHTS) and exits.
+// The received fd refers to a dead mm (probes C56-C59: MOVE EINVAL, COPY/ZEROPAGE ESRCH,
+// REGISTER ENOMEM).
+Napi::Value OrphanUffd(const Napi::CallbackInfo& info) {
+  int flags = ArgInt(info, 0, "flags");
+  uint64_t features = ArgU64(info, 1, "features");
+  auto out = std::make_shared<long>(0);
+  return StartTask(
+      info.Env(),
+      [=] {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0) {
+          *out = -errno;
+          return;
+        }
+        pid_t p = fork();
+        if (p == 0) {
+          int u = static_cast<int>(syscall(SYS_userfaultfd, flags));
+          ApiArg api{kApi, features, 0};
+          if (u < 0 || ioctl(u, kApiIoctl, &api) != 0) _exit(2);
+          char byte = 0;
+          struct iovec iov = {&byte, 1};
+          char ctrl[CMSG_SPACE(sizeof(int))];
+          memset(ctrl, 0, sizeof ctrl);
+          struct msghdr msg;
+          memset(&msg, 0, sizeof msg);
+          msg.msg_iov = &iov;
+          msg.msg_iovlen = 1;
+          msg.msg_control = ctrl;
+          msg.msg_controllen = sizeof ctrl;
+          struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+          c->cmsg_level = SOL_SOCKET;
+          c->cmsg_type = SCM_RIGHTS;
+          c->cmsg_len = CMSG_LEN(sizeof(int));
+          memcpy(CMSG_DATA(c), &u, sizeof(int));
+          _exit(sendmsg(sv[1], &msg, 0) == 1 ? 0 : 3);
+        }
+        close(sv[1]);
+        if (p < 0) {
+          *out = -errno;
+          close(sv[0]);
+          return;
+        }
+        char byte;
+        struct iovec iov = {&byte, 1};
+        char ctrl[CMSG_SPACE(sizeof(int))];
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctrl;
+        msg.msg_controllen = sizeof ctrl;
+        ssize_t r;
+        do {
+          r = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+        } while (r < 0 && errno == EINTR);
+        int status = 0;
+        while (waitpid(p, &status, 0) < 0 && errno == EINTR) {
+        }
+        close(sv[0]);
+        struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        if (r != 1 || c == nullptr || c->cmsg_type != SCM_RIGHTS) {
+          *out = -EIO;
+          return;
+        }
+        int fd;
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+        *out = fd;
+      },
+      [out](Napi::Env e) { return Napi::Number::New(e, static_cast<double>(*out)); });
+}
+
+Napi::Value GetTid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+}  // namespace
+
+void InitThreads(Napi::Env env, Napi::Object exports) {
+  exports.Set("touch", Napi::Function::New(env, Touch, "touch"));
+  exports.Set("forkPause", Napi::Function::New(env, ForkPause, "forkPause"));
+  exports.Set("reap", Napi::Function::New(env, Reap, "reap"));
+  exports.Set("forkIoctl", Napi::Function::New(env, ForkIoctl, "forkIoctl"));
+  exports.Set("orphanUffd", Napi::Function::New(env, OrphanUffd, "orphanUffd"));
+  exports.Set("gettid", Napi::Function::New(env, GetTid, "gettid"));
+}
+
+}  // namespace uffd
