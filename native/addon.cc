@@ -17,6 +17,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitThreads(env, exports);
   InitPoller(env, exports);
+  InitScm(env, exports);
+  InitWatchdog(env, exports);
+  InitResolver(env, exports);
   return exports;
 }
 

@@ -80,5 +80,8 @@ void InitMemory(Napi::Env env, Napi::Object exports);
 void InitThreads(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
 void InitConstants(Napi::Env env, Napi::Object exports);
+void InitScm(Napi::Env env, Napi::Object exports);
+void InitWatchdog(Napi::Env env, Napi::Object exports);
+void InitResolver(Napi::Env env, Napi::Object exports);
 
 }  // namespace uffd
