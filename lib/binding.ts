@@ -26,6 +26,25 @@ export interface NativePoller {
 
 type U64 = number | bigint;
 
+/** A native resolver thread (native/resolver.cc). */
+export interface NativeResolverHandle {
+  readonly notifyFd: number;
+  readonly running: boolean;
+  /** The -errno that ended the thread on its own, else 0. */
+  readonly error: number;
+  start(): number;
+  stop(): void;
+  take(buffer: Uint8Array): number;
+  counters(): {
+    faults: number;
+    resolved: number;
+    eexist: number;
+    eagain: number;
+    errors: number;
+    forwarded: number;
+  };
+}
+
 /** The addon's exports (native/*.cc). Failures are returned as negative errno values. */
 export interface NativeBinding {
   readonly result: Float64Array;
@@ -80,6 +99,25 @@ export interface NativeBinding {
   orphanUffd(flags: number, features: U64): Promise<number>;
   gettid(): number;
   Poller: new (fd: number, onReadable: (status: number, events: number) => void) => NativePoller;
+  // native/scm.cc
+  sendFds(socketFd: number, fds: number[], payload: Uint8Array, timeoutMs: number): Promise<number>;
+  recvFds(
+    socketFd: number,
+    maxPayload: number,
+    timeoutMs: number,
+  ): Promise<[number, number[], Buffer, number]>;
+  socketPair(type: number): number[];
+  pidfdOpen(pid: number): number;
+  pidfdGetfd(pidfd: number, targetFd: number): number;
+  // native/watchdog.cc
+  watchdogWatch(fd: number): number;
+  watchdogUnwatch(fd: number): void;
+  watchdogSkip(fd: number, skip: boolean): void;
+  watchdogConfigure(policy: number, thresholdMs: number): void;
+  watchdogTake(fd: number, buffer: Uint8Array): number;
+  watchdogJsTid(): number;
+  // native/resolver.cc
+  Resolver: new (fd: number, ranges: Float64Array, forward: boolean) => NativeResolverHandle;
 }
 
 let cached: NativeBinding | undefined;

@@ -8,7 +8,12 @@
  * - `close()` of the uffd ends every iterator; an AbortSignal ends its iterator.
  * - Readiness comes from a uv_poll on the env's own loop (works in Workers), delivered with
  *   MakeCallback, so the consumer's continuation runs at once.
+ * - While a native resolver runs (lib/resolver.ts) it owns read(2) of the fd: the stream then
+ *   takes the messages the resolver forwards (its queue, announced by an eventfd) instead.
+ * - Messages the JS-thread watchdog had to read while the JS thread was stuck (native/
+ *   watchdog.cc) are delivered first.
  */
+import { native } from './binding';
 import { UffdError } from './errors';
 import type { Readiness } from './raw';
 import type { Userfaultfd } from './userfaultfd';
@@ -137,10 +142,22 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
+/**
+ * Where messages come from: the userfaultfd itself, or a native resolver's forward queue.
+ * `read` fills whole 32-byte records and returns their count or -errno (-EAGAIN: none).
+ */
+export interface MessageSource {
+  read(buffer: Uint8Array): number;
+  readiness(onReadable: (status: number, events: number) => void): Readiness;
+}
+
 /** One per Userfaultfd: owns the poll handle and the read buffer. */
 export class EventStream {
   private readonly queue: UffdEvent[] = [];
   private buffer = new Uint8Array(64 * MSG_SIZE);
+  private readonly rawSource: MessageSource;
+  private source: MessageSource;
+  private readonly readinessOf = new Map<MessageSource, Readiness>();
   private readiness: Readiness | undefined;
   private polling = false;
   private waiter: Waiter | undefined;
@@ -149,17 +166,62 @@ export class EventStream {
   private ended = false;
 
   constructor(private readonly uffd: Userfaultfd) {
+    const raw = uffd.raw;
+    this.rawSource = {
+      read: (buffer) => raw.readMsgs(buffer),
+      readiness: (onReadable) => raw.readiness(onReadable),
+    };
+    this.source = this.rawSource;
     uffd.onClose(() => this.end());
   }
 
   ref(): void {
     this.refd = true;
-    this.readiness?.ref();
+    for (const r of this.readinessOf.values()) r.ref();
   }
 
   unref(): void {
     this.refd = false;
-    this.readiness?.unref();
+    for (const r of this.readinessOf.values()) r.unref();
+  }
+
+  /**
+   * @internal A native resolver took over read(2): take messages from `source` from now on.
+   * A consumer already waiting keeps waiting, on the new source.
+   */
+  useSource(source: MessageSource): void {
+    const waiting = this.polling;
+    this.stopPolling();
+    this.source = source;
+    if (waiting && !this.ended) this.startPolling();
+  }
+
+  /**
+   * @internal The resolver stopped: queue what it still holds (in order), then read the fd
+   * again. Its readiness handle is closed.
+   */
+  restoreSource(source: MessageSource): void {
+    if (this.source !== source) return;
+    const waiting = this.polling;
+    this.stopPolling();
+    if (!this.ended) {
+      for (;;) {
+        const n = source.read(this.buffer);
+        if (n <= 0) break;
+        this.push(n);
+      }
+    }
+    this.readinessOf.get(source)?.close();
+    this.readinessOf.delete(source);
+    this.source = this.rawSource;
+    if (this.ended) return;
+    if (this.waiter !== undefined && this.queue.length > 0) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w.resolve({ done: false, value: this.queue.shift() as UffdEvent });
+    } else if (waiting) {
+      this.startPolling();
+    }
   }
 
   /** Reads what is pending without waiting: the decoded events (maybe none). */
@@ -244,13 +306,22 @@ export class EventStream {
     return this.queue.shift();
   }
 
-  /** One read(2) of up to `batch` messages into the queue. */
+  /** One read(2) of up to `batch` messages (or one take from the resolver) into the queue. */
   private drain(): void {
     if (this.ended) return;
-    const raw = this.uffd.raw;
-    const n = raw.readMsgs(this.buffer);
+    if (this.uffd.backend === 'kernel') {
+      // Events the watchdog read while the JS thread was stuck come before anything newer.
+      const stashed = native().watchdogTake(this.uffd.fd, this.buffer);
+      if (stashed > 0) this.push(stashed);
+    }
+    const n = this.source.read(this.buffer);
     if (n === -11 /* EAGAIN */) return;
     if (n < 0) throw UffdError.fromErrno(n, { syscall: 'read' });
+    this.push(n);
+  }
+
+  /** Decodes `n` messages of the buffer onto the queue, wrapping FORK fds. */
+  private push(n: number): void {
     const threadId = this.uffd.features.has('threadId');
     for (const m of decodeMessages(this.buffer, n, threadId)) {
       if (m.type === 'fork') {
@@ -288,11 +359,14 @@ export class EventStream {
 
   private startPolling(): void {
     if (this.polling) return;
-    if (this.readiness === undefined) {
-      this.readiness = this.uffd.raw.readiness(this.onReadable);
-      if (!this.refd) this.readiness.unref();
+    let readiness = this.readinessOf.get(this.source);
+    if (readiness === undefined) {
+      readiness = this.source.readiness(this.onReadable);
+      if (!this.refd) readiness.unref();
+      this.readinessOf.set(this.source, readiness);
     }
-    const r = this.readiness.start();
+    this.readiness = readiness;
+    const r = readiness.start();
     if (r < 0) throw UffdError.fromErrno(r, { syscall: 'epoll_ctl' });
     this.polling = true;
   }
@@ -309,7 +383,8 @@ export class EventStream {
     const w = this.waiter;
     this.waiter = undefined;
     this.polling = false;
-    this.readiness?.close();
+    for (const r of this.readinessOf.values()) r.close();
+    this.readinessOf.clear();
     this.readiness = undefined;
     this.active = undefined;
     for (const ev of this.queue.splice(0)) if (ev.type === 'fork') ev.uffd.close();

@@ -28,6 +28,21 @@ export type {
   UnknownEvent,
   EventsOptions,
 } from './events';
+export { FaultServer } from './serve';
+export type { FaultHandler, ServeOptions, ServeContext, ServeStats, NonFaultEvent } from './serve';
+export { NativeResolver } from './resolver';
+export type { ResolverOptions, ResolverRange, ResolverPolicy, ResolverCounters } from './resolver';
+export { watchJsThreadFaults, jsThreadId } from './watchdog';
+export type { JsThreadFaultPolicy, WatchdogOptions } from './watchdog';
+export { sendFd, receiveFd, socketPair, socketFd, closeFd, pidfdGetfd } from './fdpass';
+export type { SocketLike, SendFdOptions, ReceiveFdOptions, ReceivedMessage } from './fdpass';
+export {
+  receiveFirecrackerHandshake,
+  parseGuestRegionMappings,
+  guestRegionOf,
+  serveGuestMemory,
+} from './firecracker';
+export type { GuestRegionUffdMapping, FirecrackerHandshake } from './firecracker';
 export { FEATURE_BITS, IOCTL_BITS, featureNames, ioctlNames } from './features';
 export type { FeatureName, IoctlName } from './features';
 export * as mm from './mm';

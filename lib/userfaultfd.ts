@@ -21,6 +21,9 @@ import {
 import { KernelUffd, type RawUffd, type Addr } from './raw';
 import { checkOptions, toBool, toFd, toU53, typeError } from './validate';
 import type { EventStream, EventsOptions, UffdEvent } from './events';
+import type { NativeResolver, ResolverOptions } from './resolver';
+import type { FaultHandler, FaultServer, ServeOptions } from './serve';
+import { unwatchFd, watchFd } from './watchdog';
 
 /** How the fd was obtained (spec §1.1). */
 export type OpenVia = 'syscall' | 'user-mode-only' | 'dev' | 'fd' | 'simulated';
@@ -126,6 +129,8 @@ export class Userfaultfd {
   private readonly closeHooks = new Set<() => void>();
   /** @internal the event stream, created on first use */
   stream: EventStream | undefined;
+  /** @internal the running native resolver, if any */
+  resolver: NativeResolver | undefined;
 
   /** @internal use Userfaultfd.open / fromFd */
   constructor(
@@ -149,6 +154,12 @@ export class Userfaultfd {
     this.features = new Set(featureNames(enabled | info));
     this.availableFeatures = new Set(featureNames(available));
     finalizer.register(this, { raw }, this);
+    if (raw.backend === 'kernel') {
+      // This environment's JS thread is this uffd's natural reader: have the watchdog report a
+      // JS-thread fault on it instead of a silent hang (lib/watchdog.ts).
+      watchFd(raw.fd);
+      this.closeHooks.add(() => unwatchFd(raw.fd));
+    }
   }
 
   /**
@@ -538,14 +549,68 @@ export class Userfaultfd {
 
   /** Keeps the process alive while an event iterator waits (the default). */
   ref(): this {
-    this.stream?.ref();
+    this.streamNow().ref();
     return this;
   }
 
-  /** Lets the process exit while an event iterator waits with nothing pending. */
+  /**
+   * Lets the process exit while an event iterator waits with nothing pending. Applies to
+   * iterators started before or after the call, and to `serve()`.
+   */
   unref(): this {
-    this.stream?.unref();
+    this.streamNow().unref();
     return this;
+  }
+
+  private streamNow(): EventStream {
+    this.live();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { streamOf } = require('./events') as typeof import('./events');
+    return streamOf(this);
+  }
+
+  /**
+   * Serves page faults with an async handler, one `events()` consumer that applies the kernel's
+   * rules around it (lib/serve.ts): non-cooperative events are read before faults are retried,
+   * EAGAIN is retried without waiting for a new message, EEXIST is woken, and a fault whose
+   * handler throws is resolved by `onHandlerError` (default: poison, so the faulting thread gets
+   * SIGBUS rather than silent zeros) and the error is surfaced (`onError`, else `done` rejects).
+   *
+   * ```ts
+   * const server = uffd.serve((ev, { page }) => { uffd.move(page, src + (page - dst), ps); });
+   * await server.stop();
+   * ```
+   * @throws {UffdError} ERR_UFFD_ITERATOR_BUSY if an events() iterator is already active
+   */
+  serve(handler: FaultHandler, options?: ServeOptions): FaultServer {
+    this.live();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { FaultServer } = require('./serve') as typeof import('./serve');
+    return new FaultServer(this, handler, options ?? {}, native().pageSize());
+  }
+
+  /**
+   * Starts a native resolver thread serving the missing faults of `ranges` by policy
+   * ('zeropage', 'copy' from `source`, 'move' from `source`) with no JS on the path
+   * (lib/resolver.ts). While it runs it owns read(2) of this fd; other messages are forwarded to
+   * `events()`. Stops on `stop()`, `close()` and environment teardown.
+   * @throws {UffdError} ERR_UFFD_RESOLVER_BUSY if a resolver already runs on this uffd
+   */
+  startResolver(options: ResolverOptions): NativeResolver {
+    this.live();
+    if (this.backend !== 'kernel') {
+      throw new UffdError('ERR_UFFD_UNSUPPORTED', 'native resolvers need the kernel backend');
+    }
+    if (this.resolver !== undefined) {
+      throw new UffdError(
+        'ERR_UFFD_RESOLVER_BUSY',
+        'a native resolver already runs on this userfaultfd; stop() it first',
+      );
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { NativeResolver } = require('./resolver') as typeof import('./resolver');
+    this.resolver = new NativeResolver(this, options);
+    return this.resolver;
   }
 
   /** @internal run fn when this uffd closes (event streams, resolvers). */
