@@ -219,7 +219,12 @@ Napi::Value ForkPause(const Napi::CallbackInfo& info) {
   return StartTask(
       info.Env(),
       [pid] {
-        pid_t p = fork();
+        // The raw clone(2), not glibc's fork(): fork() takes glibc's internal locks (malloc
+        // arenas, stdio) before the syscall and releases them after it returns. With
+        // UFFD_FEATURE_EVENT_FORK the syscall does not return until the FORK event is read,
+        // and the reader is the JS thread, which then blocks on malloc: a deadlock seen here
+        // about one run in three. The child only calls pause(2).
+        long p = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
         if (p == 0) {
           for (;;) pause();
         }
