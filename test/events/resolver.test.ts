@@ -1,0 +1,95 @@
+// Native resolvers: policies, exact counters, forwarding to events(), EAGAIN handling, stop and
+// close; option checks in-process.
+import { Mapping, NativeResolver, Userfaultfd, pageSize } from '../../lib';
+import { ok, scenario } from './helpers';
+
+const zeroCounters = { faults: 0, resolved: 0, eexist: 0, eagain: 0, errors: 0, forwarded: 0 };
+
+describe('native resolver on the real kernel', () => {
+  test('zeropage, copy and move; forwarded faults; stop(); forward: false; close()', async () => {
+    expect(ok(await scenario('resolver'))).toEqual({
+      policies: {
+        counters: { ...zeroCounters, faults: 48, resolved: 48 },
+        zeroSum: 0,
+        copyOk: true,
+        moveOk: true,
+        copySrcKept: true,
+        moveSrcSum: 0,
+      },
+      forwarded: {
+        events: [
+          ['pagefault', 'missing', 0],
+          ['pagefault', 'missing', 1],
+          ['pagefault', 'wp', true],
+        ],
+        counters: { ...zeroCounters, faults: 48, resolved: 48, forwarded: 3 },
+        wpByte: 8,
+      },
+      afterStop: { running: false, type: 'pagefault', own: true },
+      noForward: { counters: { ...zeroCounters, errors: 1 }, running: false, sum: 0 },
+    });
+  });
+
+  test('EAGAIN from an unread REMOVE: the event goes to JS, the fault is retried', async () => {
+    const r = ok<{ counters: Record<string, number> } & Record<string, unknown>>(
+      await scenario('resolver-eagain'),
+    );
+    expect(r.event).toEqual(['remove', true, true]);
+    expect(r.sum).toBe(0);
+    expect(r.runningAfterClose).toBe(false);
+    expect(r.counters).toMatchObject({
+      faults: 1,
+      resolved: 1,
+      eexist: 0,
+      errors: 0,
+      forwarded: 1,
+    });
+    expect(r.counters.eagain).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('startResolver() checks', () => {
+  let uffd: Userfaultfd;
+  let m: Mapping;
+  const ps = pageSize;
+  beforeEach(() => {
+    uffd = Userfaultfd.open();
+    m = Mapping.anonymous(4 * ps);
+    uffd.register(m.address, m.length);
+  });
+  afterEach(() => {
+    uffd.close();
+    m.unmap();
+  });
+
+  test('argument errors before any thread starts', () => {
+    const start = m.address;
+    expect(() => uffd.startResolver({ ranges: 'x' } as never)).toThrow(TypeError);
+    expect(() => uffd.startResolver({ ranges: [{ start, len: ps, policy: 'copy' }] })).toThrow(
+      /source is required/,
+    );
+    expect(() =>
+      uffd.startResolver({ ranges: [{ start: start + 1, len: ps, policy: 'zeropage' }] }),
+    ).toThrow(RangeError);
+    expect(() =>
+      uffd.startResolver({ ranges: [{ start, len: ps, policy: 'steal' as 'move', source: 0 }] }),
+    ).toThrow(TypeError);
+    expect(() => uffd.startResolver({ ranges: [], batch: 0 })).toThrow(RangeError);
+  });
+
+  test('one resolver per uffd; stop() frees the slot; close() stops it', async () => {
+    const r = uffd.startResolver({ ranges: [{ start: m.address, len: ps, policy: 'zeropage' }] });
+    expect(r).toBeInstanceOf(NativeResolver);
+    expect(r.running).toBe(true);
+    expect(r.counters()).toEqual(zeroCounters);
+    expect(() => uffd.startResolver({ ranges: [] })).toThrow(
+      expect.objectContaining({ code: 'ERR_UFFD_RESOLVER_BUSY' }),
+    );
+    await r.stop();
+    expect(r.running).toBe(false);
+    const r2 = uffd.startResolver({ ranges: [] });
+    uffd.close();
+    expect(r2.running).toBe(false);
+    expect(r2.error).toBeUndefined();
+  });
+});

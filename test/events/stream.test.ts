@@ -1,0 +1,112 @@
+// The event stream's lifecycle: ref/unref keep-alive, Workers, MakeCallback delivery, closing
+// semantics (close wakes everyone; an unattended open uffd hangs its faulters), argument errors.
+import { Mapping, Userfaultfd } from '../../lib';
+import { ok, scenario } from './helpers';
+
+describe('keep-alive', () => {
+  test.each([
+    ['ref', 'ALIVE'],
+    ['unref', 'EXIT'],
+    ['unref-then-ref', 'ALIVE'],
+    ['unref-before-events', 'EXIT'],
+  ])('%s: a waiting iterator -> %s', async (mode, expected) => {
+    const r = await scenario('keepalive', [mode]);
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(expected);
+    expect(r.stdout).not.toContain(expected === 'EXIT' ? 'ALIVE' : 'EVENT');
+  });
+});
+
+describe('delivery and Workers', () => {
+  test('continuations run at once (no other loop activity; a stall would hang)', async () => {
+    expect(ok(await scenario('continuation', [], { timeoutMs: 8000 }))).toEqual({
+      served: 3,
+      accesses: 3,
+    });
+  });
+
+  test('inside a Worker with its own uffd', async () => {
+    expect(ok(await scenario('continuation', ['worker'], { timeoutMs: 8000 }))).toEqual({
+      served: 3,
+      accesses: 3,
+    });
+  });
+
+  test.each(['plain', 'resolver', 'unref'])(
+    'a Worker exits cleanly with an open, waiting stream (%s)',
+    async (mode) => {
+      const r = ok<{ exitCode: number; accesses: number }>(await scenario('worker-exit', [mode]));
+      expect(r.accesses).toBe(4);
+      expect(r.exitCode).toBe(mode === 'unref' ? 0 : 1); // terminate() reports 1
+    },
+  );
+});
+
+describe('closing semantics', () => {
+  test('closing the last reference wakes every waiter; they see ordinary zero pages', async () => {
+    expect(ok(await scenario('close-wakes'))).toEqual({
+      iteratorDone: true,
+      nativeSum: 0,
+      workerByte: 0,
+      nowOrdinary: true,
+    });
+  });
+
+  test('an open but unattended uffd hangs its faulters (killed after a grace period)', async () => {
+    const r = await scenario('unattended', [], { timeoutMs: 2500 });
+    expect(r.stdout).toContain('BLOCKED 1');
+    expect(r.timedOut).toBe(true);
+    expect(r.stdout).not.toContain('RESOLVED');
+  });
+});
+
+describe('argument and state errors (no faults)', () => {
+  let uffd: Userfaultfd;
+  let m: Mapping;
+  beforeEach(() => {
+    uffd = Userfaultfd.open();
+    m = Mapping.anonymous(4096 * 2);
+    uffd.register(m.address, m.length);
+  });
+  afterEach(() => {
+    uffd.close();
+    m.unmap();
+  });
+
+  test('serve() while an iterator is active: ERR_UFFD_ITERATOR_BUSY; and vice versa', async () => {
+    const it = uffd.events();
+    expect(() => uffd.serve(() => {})).toThrow(
+      expect.objectContaining({ code: 'ERR_UFFD_ITERATOR_BUSY' }),
+    );
+    await it.return!();
+    const s = uffd.serve(() => {});
+    expect(() => uffd.events()).toThrow(
+      expect.objectContaining({ code: 'ERR_UFFD_ITERATOR_BUSY' }),
+    );
+    await s.stop();
+    await uffd.events().return!(); // free again
+  });
+
+  test('serve() option checks', () => {
+    expect(() => uffd.serve(() => {}, { concurrency: 0 })).toThrow(RangeError);
+    expect(() => uffd.serve(() => {}, { onHandlerError: 'ignore' as 'poison' })).toThrow(TypeError);
+    expect(() => uffd.serve(42 as unknown as () => void)).toThrow(TypeError);
+    expect(() => uffd.serve(() => {}, { bogus: 1 } as object)).toThrow(TypeError);
+  });
+
+  test('a server stops when its signal aborts, and when the uffd closes', async () => {
+    const ac = new AbortController();
+    const s = uffd.serve(() => {}, { signal: ac.signal });
+    ac.abort();
+    await expect(s.done).resolves.toBeUndefined();
+    const s2 = uffd.serve(() => {});
+    uffd.close();
+    await expect(s2.done).resolves.toBeUndefined();
+  });
+
+  test('ref()/unref() on a closed uffd throw ERR_UFFD_CLOSED', () => {
+    uffd.close();
+    expect(() => uffd.unref()).toThrow(expect.objectContaining({ code: 'ERR_UFFD_CLOSED' }));
+  });
+});
