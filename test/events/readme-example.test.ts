@@ -1,7 +1,22 @@
-// The README's example (examples/readme-move.js) runs as documented: a Worker touches a fresh
-// mapping, the main thread serves each fault with MOVE from a source mapping.
+// The README's example is examples/readme-move.js verbatim (minus its header comment), and it
+// runs as documented: a Worker touches a fresh mapping, the main thread serves each fault with
+// MOVE from a source mapping.
+import { readFileSync } from 'fs';
 import { join } from 'path';
 import { ROOT, runNode } from './helpers';
+
+test('the README shows examples/readme-move.js', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Serving faults'));
+  const block = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  const file = readFileSync(join(ROOT, 'examples', 'readme-move.js'), 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith('//') && l !== "'use strict';")
+    .join('\n')
+    .trim();
+  expect(block?.trim()).toBe(file);
+  expect(file.split('\n').length).toBeLessThanOrEqual(26);
+});
 
 test('examples/readme-move.js prints ok after one fault per page', async () => {
   const r = await runNode([join(ROOT, 'examples', 'readme-move.js')], { cwd: '/' });

@@ -30,6 +30,13 @@ describe('native resolver on the real kernel', () => {
     });
   });
 
+  test('two faults on one page: one resolution, one EEXIST woken', async () => {
+    expect(ok(await scenario('resolver-eexist'))).toEqual({
+      counters: { ...zeroCounters, faults: 2, resolved: 1, eexist: 1 },
+      sums: [4, 4],
+    });
+  });
+
   test('EAGAIN from an unread REMOVE: the event goes to JS, the fault is retried', async () => {
     const r = ok<{ counters: Record<string, number> } & Record<string, unknown>>(
       await scenario('resolver-eagain'),

@@ -22,6 +22,13 @@ describe('serve()', () => {
     });
   });
 
+  test('concurrency: at most N handlers at once, and N do run together', async () => {
+    expect(ok(await scenario('serve-concurrency'))).toEqual({
+      four: { max: 4, handled: 8 },
+      one: { max: 1, handled: 8 },
+    });
+  });
+
   test('EEXIST from the handler (a racing resolution): the page is woken', async () => {
     expect(ok(await scenario('serve-eexist'))).toEqual({
       sum: 0x5a, // the winner's byte

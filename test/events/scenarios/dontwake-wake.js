@@ -2,7 +2,7 @@
 // Spec E2/E3/E5: UFFDIO_MOVE with DONTWAKE installs the page but the faulting thread keeps
 // sleeping (it is still in handle_userfault, found by its THREAD_ID); UFFDIO_WAKE then wakes it
 // and its read sees the moved bytes. A MOVE without DONTWAKE wakes at once (E5).
-const { u, main, wchan } = require('./common');
+const { u, main, wchan, until } = require('./common');
 
 main(async () => {
   const ps = u.pageSize;
@@ -20,7 +20,10 @@ main(async () => {
   });
   const ev = (await it.next()).value;
   const moved = uffd.move(dst.address, src.address, ps, { dontWake: true });
-  const sleepingAfterMove = wchan(ev.threadId); // E2: still asleep
+  // E2: the thread is (or, if it had not reached schedule() yet, gets) asleep and stays so. Had
+  // the MOVE woken it, it would find the page present and finish instead.
+  await until(() => wchan(ev.threadId) === 'handle_userfault', 'the faulter to sleep');
+  const sleepingAfterMove = wchan(ev.threadId);
   // Let the loop turn a few times: nothing may wake it but us.
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   const settledBeforeWake = settled;

@@ -33,8 +33,8 @@ main(async () => {
     },
     { mode },
   );
+  const exited = new Promise((res) => w.once('exit', res)); // before it can happen
   const r = await nextMessage(w);
-  const exitCode =
-    mode === 'unref' ? await new Promise((res) => w.once('exit', res)) : await w.terminate();
+  const exitCode = mode === 'unref' ? await exited : await w.terminate();
   return { ...r, exitCode };
 });

@@ -1,0 +1,25 @@
+'use strict';
+// A native resolver and racing faults: two threads fault on the same page before the resolver
+// starts, so it reads two messages for one page. The first is resolved (the resolution wakes
+// both threads); the second resolution finds the page present (EEXIST) and is woken explicitly,
+// as the kernel does not wake on error. Counters: faults 2, resolved 1, eexist 1.
+const { u, main, userfaultSleepers, until } = require('./common');
+
+main(async () => {
+  const ps = u.pageSize;
+  const uffd = u.Userfaultfd.open({ features: ['threadId', 'move'] });
+  const src = u.Mapping.anonymous(ps);
+  new Uint8Array(src.buffer).fill(4);
+  const dst = u.Mapping.anonymous(ps);
+  uffd.register(dst.address, ps);
+  const a = u.touch(dst.address, ps);
+  const b = u.touch(dst.address + 10, 1);
+  await until(() => userfaultSleepers().length === 2, 'two sleepers on one page');
+  const r = uffd.startResolver({
+    ranges: [{ start: dst.address, len: ps, policy: 'move', source: src.address }],
+  });
+  const [ra, rb] = await Promise.all([a, b]);
+  const counters = r.counters();
+  uffd.close();
+  return { counters, sums: [ra.sum, rb.sum] };
+});
