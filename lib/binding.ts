@@ -117,7 +117,12 @@ export interface NativeBinding {
   watchdogTake(fd: number, buffer: Uint8Array): number;
   watchdogJsTid(): number;
   // native/resolver.cc
-  Resolver: new (fd: number, ranges: Float64Array, forward: boolean) => NativeResolverHandle;
+  Resolver: new (
+    fd: number,
+    ranges: Float64Array,
+    forward: boolean,
+    batch: number,
+  ) => NativeResolverHandle;
 }
 
 let cached: NativeBinding | undefined;

@@ -46,6 +46,8 @@ export interface ResolverOptions {
    * and left asleep (its thread waits until someone wakes it or the uffd closes).
    */
   forward?: boolean;
+  /** Messages per read(2), 1..1024 (default 64). */
+  batch?: number;
 }
 
 export interface ResolverCounters {
@@ -75,7 +77,7 @@ export class NativeResolver {
     private readonly uffd: Userfaultfd,
     options: ResolverOptions,
   ) {
-    const o = checkOptions<ResolverOptions>(options, 'options', ['ranges', 'forward']);
+    const o = checkOptions<ResolverOptions>(options, 'options', ['ranges', 'forward', 'batch']);
     if (!Array.isArray(o.ranges)) throw typeError('The "ranges" option must be an array');
     const ps = native().pageSize();
     const quads = new Float64Array(o.ranges.length * 4);
@@ -103,8 +105,12 @@ export class NativeResolver {
       quads.set([start, len, POLICIES.indexOf(policy), source], i * 4);
     });
     const forward = o.forward === undefined ? true : toBool(o.forward, 'forward');
+    const batch = o.batch ?? 64;
+    if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
+      throw rangeError('batch must be an integer from 1 to 1024');
+    }
     const b = native();
-    this.handle = new b.Resolver(uffd.fd, quads, forward);
+    this.handle = new b.Resolver(uffd.fd, quads, forward, batch);
     const handle = this.handle;
     this.source = {
       read: (buffer: Uint8Array): number => {

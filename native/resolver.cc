@@ -69,7 +69,8 @@ class Resolver : public Napi::ObjectWrap<Resolver> {
          InstanceAccessor("error", &Resolver::Error, nullptr)});
   }
 
-  // new Resolver(fd, ranges: Float64Array of (start, len, policy, source) quadruples, forward)
+  // new Resolver(fd, ranges: Float64Array of (start, len, policy, source) quadruples, forward,
+  //              batch = messages per read(2))
   explicit Resolver(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Resolver>(info) {
     Napi::Env env = info.Env();
     int fd = ArgInt(info, 0, "fd");
@@ -83,6 +84,8 @@ class Resolver : public Napi::ObjectWrap<Resolver> {
                          static_cast<uint64_t>(r[i + 3]), static_cast<int>(r[i + 2])});
     }
     forward_ = info[2].ToBoolean().Value();
+    batch_ = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 64;
+    if (batch_ < 1 || batch_ > 1024) batch_ = 64;
     pageSize_ = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     envKey_ = WatchdogEnvKey(env);
     jsTid_ = WatchdogJsTid(envKey_);
@@ -291,7 +294,7 @@ class Resolver : public Napi::ObjectWrap<Resolver> {
   }
 
   void Run() {
-    std::vector<Msg> buf(64);
+    std::vector<Msg> buf(static_cast<size_t>(batch_));
     std::deque<Msg> retry;
     struct pollfd pfd[2] = {{fd_, POLLIN, 0}, {stopFd_, POLLIN, 0}};
     for (;;) {
@@ -341,6 +344,7 @@ class Resolver : public Napi::ObjectWrap<Resolver> {
 
   std::vector<ResolveRange> ranges_;
   bool forward_ = true;
+  int batch_ = 64;
   uint64_t pageSize_ = 4096;
   uint64_t envKey_ = 0;
   int jsTid_ = 0;

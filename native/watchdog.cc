@@ -253,6 +253,13 @@ void Run() {
   }
 }
 
+// Starts the watchdog thread if it is not running. Caller holds gMu.
+void EnsureThread() {
+  if (gThreadRunning) return;
+  gThreadRunning = true;
+  std::thread(Run).detach();
+}
+
 WatchedEnv* EnvOf(napi_env env) {
   auto it = gEnvs->find(WatchdogEnvKey(env));
   return it == gEnvs->end() ? nullptr : &it->second;
@@ -270,10 +277,7 @@ Napi::Value Watch(const Napi::CallbackInfo& info) {
   w.dev = st.st_dev;
   w.ino = st.st_ino;
   e->fds[fd] = w;
-  if (!gThreadRunning) {
-    gThreadRunning = true;
-    std::thread(Run).detach();
-  }
+  EnsureThread();
   return Napi::Number::New(info.Env(), 0);
 }
 
@@ -318,6 +322,7 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
     e->policy = policy;
     e->thresholdMs = threshold < kPeriodMs ? kPeriodMs : threshold;
     e->reported.clear();
+    if (policy != kJsFaultOff && !e->fds.empty()) EnsureThread();
   }
   return info.Env().Undefined();
 }
