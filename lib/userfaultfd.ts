@@ -549,21 +549,20 @@ export class Userfaultfd {
 
   /** Keeps the process alive while an event iterator waits (the default). */
   ref(): this {
-    this.streamNow().ref();
+    if (!this.closedFlag) this.streamNow().ref();
     return this;
   }
 
   /**
    * Lets the process exit while an event iterator waits with nothing pending. Applies to
-   * iterators started before or after the call, and to `serve()`.
+   * iterators started before or after the call, and to `serve()`. A no-op once closed.
    */
   unref(): this {
-    this.streamNow().unref();
+    if (!this.closedFlag) this.streamNow().unref();
     return this;
   }
 
   private streamNow(): EventStream {
-    this.live();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { streamOf } = require('./events') as typeof import('./events');
     return streamOf(this);

@@ -105,8 +105,20 @@ describe('argument and state errors (no faults)', () => {
     await expect(s2.done).resolves.toBeUndefined();
   });
 
-  test('ref()/unref() on a closed uffd throw ERR_UFFD_CLOSED', () => {
+  test('ref()/unref() are no-ops once closed; events() then throws ERR_UFFD_CLOSED', () => {
     uffd.close();
-    expect(() => uffd.unref()).toThrow(expect.objectContaining({ code: 'ERR_UFFD_CLOSED' }));
+    expect(uffd.unref().ref()).toBe(uffd);
+    expect(() => uffd.events()).toThrow(expect.objectContaining({ code: 'ERR_UFFD_CLOSED' }));
+  });
+
+  test('an AbortSignal ends its iterator; a second concurrent next() is refused', async () => {
+    const ac = new AbortController();
+    const it = uffd.events({ signal: ac.signal });
+    const p = it.next();
+    await expect(it.next()).rejects.toMatchObject({ code: 'ERR_UFFD_ITERATOR_BUSY' });
+    ac.abort();
+    await expect(p).resolves.toEqual({ done: true, value: undefined });
+    expect(() => uffd.events({ batch: 0 })).toThrow(RangeError);
+    await uffd.events().return!(); // the stream is free again
   });
 });
