@@ -265,11 +265,22 @@ WatchedEnv* EnvOf(napi_env env) {
   return it == gEnvs->end() ? nullptr : &it->second;
 }
 
-// watchdogWatch(fd) -> 0 | -errno: the JS thread of this environment serves fd.
+// Whether fd is a userfaultfd: the watchdog reads from the fds it watches, which must never
+// consume another kind of file's data (Userfaultfd.fromFd accepts any fd).
+bool IsUserfaultfd(int fd) {
+  char path[64], target[64] = {0};
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  return n > 0 && strcmp(target, "anon_inode:[userfaultfd]") == 0;
+}
+
+// watchdogWatch(fd) -> 0 | -errno (EBADF, or EINVAL for an fd that is not a userfaultfd): the JS
+// thread of this environment serves fd.
 Napi::Value Watch(const Napi::CallbackInfo& info) {
   int fd = ArgInt(info, 0, "fd");
   struct stat st;
   if (fstat(fd, &st) != 0) return Errno(info.Env(), errno);
+  if (!IsUserfaultfd(fd)) return Errno(info.Env(), EINVAL);
   std::lock_guard<std::mutex> lock(*gMu);
   WatchedEnv* e = EnvOf(info.Env());
   if (e == nullptr) return Errno(info.Env(), ESRCH);
