@@ -54,7 +54,7 @@ describe('closing semantics', () => {
   });
 
   test('an open but unattended uffd hangs its faulters (killed after a grace period)', async () => {
-    const r = await scenario('unattended', [], { timeoutMs: 2500 });
+    const r = await scenario('unattended', [], { timeoutMs: 4000 });
     expect(r.stdout).toContain('BLOCKED 1');
     expect(r.timedOut).toBe(true);
     expect(r.stdout).not.toContain('RESOLVED');
