@@ -45,3 +45,5 @@ export const pageSize: number = (() => {
   }
   return cachedPageSize;
 })();
+export { doctor, formatReport } from './doctor';
+export type { DoctorReport, DoctorCheck, CheckStatus } from './doctor';
