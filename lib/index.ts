@@ -47,3 +47,6 @@ export const pageSize: number = (() => {
 })();
 export { doctor, formatReport } from './doctor';
 export type { DoctorReport, DoctorCheck, CheckStatus } from './doctor';
+export type { Addr } from './raw';
+export type { KnownFeatureName, KnownIoctlName } from './features';
+export type { DecodedMessage } from './events';
