@@ -163,7 +163,8 @@ describe('usage', () => {
 });
 
 describe('diagnose(): the fix for each failure', () => {
-  const base = (): DoctorReport => json().report;
+  const report = json().report;
+  const base = (): DoctorReport => structuredClone(report);
 
   test('decodeCapabilities names the bits of a CapEff mask', () => {
     const names = decodeCapabilities('000001fffeffffff');
