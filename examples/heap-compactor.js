@@ -181,7 +181,7 @@ async function main() {
     console.log(
       `${kind}: compacted ${r.pages} live pages of ${arenaPages} in ${r.compactMs.toFixed(1)} ms ` +
         `with the mutators running; ${r.ioctlUs.toFixed(2)} us per page inside the ioctl; ` +
-        `${r.onDemand} faults served on demand, ${r.raced} races lost, ` +
+        `${r.onDemand} faults served on demand, ` +
         `old live page after: ${r.oldAfter === 0 ? 'empty (moved)' : 'still there (copied)'}, ` +
         `${r.bad} bad objects`,
     );
