@@ -60,3 +60,8 @@ export const pageSize: number = (() => {
   }
   return cachedPageSize;
 })();
+export { doctor, formatReport } from './doctor';
+export type { DoctorReport, DoctorCheck, CheckStatus } from './doctor';
+export type { Addr } from './raw';
+export type { KnownFeatureName, KnownIoctlName } from './features';
+export type { DecodedMessage } from './events';
