@@ -65,6 +65,8 @@ export interface NativeBinding {
   copyBatch(fd: number, entries: Float64Array, mode: U64): number;
   rawIoctl(fd: number, request: U64, arg: Buffer | null): number;
   readMsgs(fd: number, buffer: Uint8Array): number;
+  /** poll(2) once: revents, or -errno (tests: POLLERR before UFFDIO_API / on a blocking fd). */
+  poll(fd: number, events: number, timeoutMs: number): number;
   close(fd: number): number;
   dup(fd: number): number;
   setNonBlocking(fd: number): number;

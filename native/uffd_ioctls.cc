@@ -6,6 +6,7 @@
 // waking after EEXIST and the meaning of partial progress are decided in lib/.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -216,6 +217,24 @@ Napi::Value ReadMsgs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n / sizeof(Msg)));
 }
 
+// poll(2) once on fd for `events` with a timeout in ms -> revents (>= 0), or -errno. For the
+// tests of spec §1.6 (A5, A14, A15: POLLERR before UFFDIO_API and on a blocking fd) and for
+// waiting until an event is pending without reading it. The Poller cannot show A15: libuv's
+// uv_poll_init sets O_NONBLOCK on the fd it watches.
+Napi::Value PollOnce(const Napi::CallbackInfo& info) {
+  struct pollfd p;
+  p.fd = Fd(info);
+  p.events = static_cast<short>(ArgInt(info, 1, "events"));
+  p.revents = 0;
+  int timeout = ArgInt(info, 2, "timeout");
+  int r;
+  do {
+    r = poll(&p, 1, timeout);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Errno(info.Env(), errno);
+  return Napi::Number::New(info.Env(), p.revents);
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   // close(2): never retry on EINTR (the fd is gone either way on Linux).
   int ret = close(Fd(info));
@@ -262,6 +281,7 @@ void InitIoctls(Napi::Env env, Napi::Object exports) {
   exports.Set("copyBatch", Napi::Function::New(env, CopyBatch, "copyBatch"));
   exports.Set("rawIoctl", Napi::Function::New(env, RawIoctl, "rawIoctl"));
   exports.Set("readMsgs", Napi::Function::New(env, ReadMsgs, "readMsgs"));
+  exports.Set("poll", Napi::Function::New(env, PollOnce, "poll"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));
