@@ -73,6 +73,32 @@ inline Napi::Value FromU64(Napi::Env env, uint64_t v) {
   return Napi::BigInt::New(env, v);
 }
 
+// The first byte and byte length of a TypedArray or DataView. Works for views over a
+// SharedArrayBuffer too: napi_get_{typedarray,dataview}_info return the data pointer directly,
+// whereas view.ArrayBuffer().Data() fails with "Invalid argument" for a SharedArrayBuffer.
+// Returns false for any other value.
+inline bool ViewData(const Napi::Value& v, uint8_t** data, size_t* len) {
+  void* p = nullptr;
+  napi_value ab;
+  size_t off = 0;
+  if (v.IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t count = 0;
+    if (napi_get_typedarray_info(v.Env(), v, &type, &count, &p, &ab, &off) != napi_ok) return false;
+    *data = static_cast<uint8_t*>(p);
+    *len = v.As<Napi::TypedArray>().ByteLength();
+    return true;
+  }
+  if (v.IsDataView()) {
+    size_t bytes = 0;
+    if (napi_get_dataview_info(v.Env(), v, &bytes, &p, &ab, &off) != napi_ok) return false;
+    *data = static_cast<uint8_t*>(p);
+    *len = bytes;
+    return true;
+  }
+  return false;
+}
+
 inline Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
 
 void InitIoctls(Napi::Env env, Napi::Object exports);

@@ -217,17 +217,17 @@ Napi::Value Detach(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), s == napi_ok);
 }
 
-// The address of the first byte of an ArrayBuffer or view (for tests and for copy() sources).
+// The address of the first byte of an ArrayBuffer or a view (also over a SharedArrayBuffer).
 Napi::Value AddressOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint8_t* p = nullptr;
   if (info[0].IsArrayBuffer()) {
     p = static_cast<uint8_t*>(info[0].As<Napi::ArrayBuffer>().Data());
-  } else if (info[0].IsTypedArray()) {
-    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-    p = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   } else {
-    throw Napi::TypeError::New(env, "expected an ArrayBuffer or a TypedArray");
+    size_t len = 0;
+    if (!ViewData(info[0], &p, &len)) {
+      throw Napi::TypeError::New(env, "expected an ArrayBuffer or a TypedArray");
+    }
   }
   return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uint64_t>(p)));
 }
