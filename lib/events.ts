@@ -17,6 +17,7 @@ import { native } from './binding';
 import { UffdError } from './errors';
 import type { Readiness } from './raw';
 import type { Userfaultfd } from './userfaultfd';
+import { checkOptions, describe, typeError } from './validate';
 
 export const MSG_SIZE = 32;
 const EVENT_PAGEFAULT = 0x12;
@@ -237,12 +238,22 @@ export class EventStream {
         'this userfaultfd already has an active event iterator (single consumer)',
       );
     }
-    const batch = options?.batch ?? 64;
+    // Every check before the stream is claimed: a refused call must leave no active iterator.
+    const opts = checkOptions<EventsOptions>(options, 'options', ['signal', 'batch']);
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+      throw typeError(
+        `The "signal" option must be an AbortSignal. Received ${describe(opts.signal)}`,
+      );
+    }
+    const batch = opts.batch ?? 64;
+    if (typeof batch !== 'number') {
+      throw typeError(`The "batch" option must be a number. Received ${describe(batch)}`);
+    }
     if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
       throw new RangeError('batch must be an integer from 1 to 1024');
     }
     if (this.buffer.length !== batch * MSG_SIZE) this.buffer = new Uint8Array(batch * MSG_SIZE);
-    const signal = options?.signal;
+    const signal = opts.signal;
     const token = {};
     this.active = token;
     let done = false;
