@@ -213,6 +213,16 @@ Napi::Value Touch(const Napi::CallbackInfo& info) {
 // ---- fork helpers ----------------------------------------------------------------------------
 // A multi-threaded process may fork when the child calls only async-signal-safe functions
 // until it exits: pause(2), ioctl(2), write(2), sendmsg(2) and _exit(2) are.
+//
+// RawFork() is the clone(2) syscall, not glibc's fork(): glibc's fork() takes the malloc arena
+// and stdio locks before the syscall and releases them after it returns. With a uffd that has
+// UFFD_FEATURE_EVENT_FORK and a registered range, the syscall blocks until the JS thread reads
+// the FORK event (spec §1.6), and the JS thread needs malloc to read it: a deadlock (seen as
+// the JS thread asleep in futex_wait while this thread sleeps in
+// userfaultfd_event_wait_completion). The raw syscall takes no user-space lock; the children
+// below use only raw system calls, so they need no atfork handling either. All pointer
+// arguments are 0, so the differing clone argument order across architectures does not matter.
+pid_t RawFork() { return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)); }
 
 // forkPause() -> Promise<pid>: a child that shares every page copy-on-write (making them
 // !PageAnonExclusive, spec §2.4) and only waits to be killed.
@@ -221,12 +231,7 @@ Napi::Value ForkPause(const Napi::CallbackInfo& info) {
   return StartTask(
       info.Env(),
       [pid] {
-        // The raw clone(2), not glibc's fork(): fork() takes glibc's internal locks (malloc
-        // arenas, stdio) before the syscall and releases them after it returns. With
-        // UFFD_FEATURE_EVENT_FORK the syscall does not return until the FORK event is read,
-        // and the reader is the JS thread, which then blocks on malloc: a deadlock seen here
-        // about one run in three. The child only calls pause(2).
-        long p = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+        pid_t p = RawFork();  // not glibc fork(): see RawFork()
         if (p == 0) {
           for (;;) pause();
         }
@@ -269,7 +274,7 @@ Napi::Value ForkIoctl(const Napi::CallbackInfo& info) {
           out->first = -errno;
           return;
         }
-        pid_t p = fork();
+        pid_t p = RawFork();
         if (p == 0) {
           int64_t res[2];
           int ret;
@@ -333,7 +338,7 @@ Napi::Value OrphanUffd(const Napi::CallbackInfo& info) {
           *out = -errno;
           return;
         }
-        pid_t p = fork();
+        pid_t p = RawFork();
         if (p == 0) {
           int u = static_cast<int>(syscall(SYS_userfaultfd, flags));
           ApiArg api{kApi, features, 0};
