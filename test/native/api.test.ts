@@ -5,6 +5,7 @@
  */
 import { existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import {
   Mapping,
   UffdError,
@@ -746,6 +747,75 @@ describe('probe(), features, fromFd()', () => {
     opened.push(u);
     const a = pages(1);
     expectUffd(() => u.register(a.addr, a.len), { code: 'ENOTTY' });
+  });
+});
+
+describe('user-mode-only and worker faults', () => {
+  test('open({ userModeOnly: false }) as root: the plain syscall path', () => {
+    const u = Userfaultfd.open({ userModeOnly: false });
+    opened.push(u);
+    expect(u.via).toBe('syscall');
+  });
+
+  test('user-mode-only (default): COPY whose src is a missing registered page -> EFAULT, not a hang', () => {
+    const s = dst(1); // registered, missing: a kernel-mode read of it would otherwise block
+    const d = dst(1);
+    expectUffd(() => uffd.copy(d.addr, s.addr, PS), { code: 'EFAULT', field: neg('EFAULT') });
+    expectUffd(() => uffd.copy(d.addr, s.bytes, PS), { code: 'EFAULT', field: neg('EFAULT') });
+    expect(isPresent(d.addr)).toBe(false);
+  });
+
+  // In a child with a hard timeout: if user-mode-only did not hold, read(2) would block the JS
+  // thread in the kernel for good.
+  test('user-mode-only (default): fs.readSync into a missing registered view -> EFAULT (child)', async () => {
+    const script = `
+      const d = require(${JSON.stringify(DIST)});
+      const fs = require('fs');
+      const u = d.Userfaultfd.open();
+      const m = d.Mapping.anonymous(8192);
+      u.register(m.address, m.length);
+      const fd = fs.openSync('/dev/zero', 'r');
+      let out;
+      try { out = { bytes: fs.readSync(fd, new Uint8Array(m.buffer), 0, 4096, null) }; }
+      catch (e) { out = { code: e.code, syscall: e.syscall }; }
+      console.log(JSON.stringify(out));
+      u.close();
+    `;
+    const r = await childRun(script, 15000);
+    expect({ code: r.code, signal: r.signal, timedOut: r.timedOut }).toEqual({
+      code: 0,
+      signal: null,
+      timedOut: false,
+    });
+    expect(JSON.parse(r.stdout)).toEqual({ code: 'EFAULT', syscall: 'read' });
+  });
+
+  test('a Worker touching registered memory through Mapping.attach is served by the JS thread', async () => {
+    const s = src(2, 0xc1);
+    const d = dst(2);
+    const worker = new Worker(
+      `const { parentPort, workerData: w } = require('node:worker_threads');
+       const { Mapping } = require(w.dist);
+       const view = new Uint8Array(Mapping.attach(w.addr, w.len).buffer);
+       parentPort.postMessage([view[0], view[w.len - 1]]); // two missing pages: two faults`,
+      { eval: true, workerData: { dist: DIST, addr: d.addr, len: d.len } },
+    );
+    try {
+      const result = new Promise<number[]>((res, rej) => {
+        worker.once('message', res);
+        worker.once('error', rej);
+      });
+      for (let i = 0; i < 2; i++) {
+        const ev = await nextEvent();
+        expect(ev).toMatchObject({ type: 'pagefault', kind: 'missing', write: false });
+        const page = ev.type === 'pagefault' ? ev.address : 0;
+        expect(uffd.move(page, s.addr + (page - d.addr), PS)).toBe(4096);
+      }
+      expect(await result).toEqual([0xc1, 0xc2]);
+    } finally {
+      uffd.close(); // wakes the worker if it is still faulting
+      await worker.terminate();
+    }
   });
 });
 
