@@ -74,7 +74,7 @@ export function pagemap(addr: number, pages = 1): PageMapEntry[] {
     uffdWp: (raw & PM_UFFD_WP) !== 0n,
     exclusive: (raw & PM_EXCLUSIVE) !== 0n,
     softDirty: (raw & PM_SOFT_DIRTY) !== 0n,
-    pfn: (raw & PM_PFN_MASK) as bigint,
+    pfn: raw & PM_PFN_MASK,
   }));
 }
 
