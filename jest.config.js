@@ -1,6 +1,6 @@
 'use strict';
 // Kernel tests run for real; anything that could hang runs in a child process with a hard
-// timeout (test/helpers/child.ts). Workers load dist/, which `npm test` builds first.
+// timeout (test/helpers/kernel.ts, childRun). Workers load dist/, which `npm test` builds first.
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
