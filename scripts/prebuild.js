@@ -5,6 +5,7 @@
 //
 //   node scripts/prebuild.js            # the host's arch (x64 here)
 //   node scripts/prebuild.js --arch arm64   # cross-build with Debian's g++-aarch64-linux-gnu
+//   ... --if-stale                          # only when native/ or binding.gyp is newer
 //
 // The build runs in a scratch copy of binding.gyp + native/ so the developer's build/ (which
 // node-gyp-build prefers over prebuilds/) is never replaced by a foreign-arch binary.
@@ -55,6 +56,20 @@ function nodeHeaders() {
 
 const target = CROSS[arch];
 if (!target) die(`unsupported --arch ${arch} (x64 or arm64)`);
+
+if (args.includes('--if-stale')) {
+  const mtime = (f) => fs.statSync(f).mtimeMs;
+  const sources = [path.join(root, 'binding.gyp')].concat(
+    fs.readdirSync(path.join(root, 'native')).map((f) => path.join(root, 'native', f)),
+  );
+  const dir = path.join(root, 'prebuilds', `linux-${arch}`);
+  const built = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.node')) : [];
+  const newest = Math.max(...sources.map(mtime));
+  if (built.length > 0 && built.every((f) => mtime(path.join(dir, f)) > newest)) {
+    console.log(`prebuilds/linux-${arch} is up to date`);
+    process.exit(0);
+  }
+}
 const env = { ...process.env };
 const nodedir = nodeHeaders();
 if (nodedir) env.npm_config_nodedir = nodedir;
