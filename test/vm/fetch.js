@@ -217,4 +217,31 @@ function vminit(arch) {
   return out;
 }
 
-module.exports = { cacheDir, kernels, kernel64k, nodeArm64, nodeHost, vminit, KERNELS };
+/**
+ * An npm package unpacked into the cache (e.g. the arm64 build of a native dependency that npm
+ * skipped on this x64 host because of its "cpu" field). Returns its directory.
+ */
+function npmPackage(name, version, log = console.log) {
+  const out = path.join(cacheDir(), 'npm', `${name.replace('/', '+')}@${version}`);
+  if (fs.existsSync(path.join(out, 'package.json'))) return out;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'uffd-npm-'));
+  try {
+    log(`fetching ${name}@${version} from the npm registry`);
+    const tgz = execFileSync('npm', ['pack', '--silent', `${name}@${version}`], {
+      cwd: tmp,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop();
+    execFileSync('tar', ['-x', '-z', '-f', tgz], { cwd: tmp });
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.renameSync(path.join(tmp, 'package'), out);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return out;
+}
+
+module.exports = { cacheDir, npmPackage, kernels, kernel64k, nodeArm64, nodeHost, vminit, KERNELS };

@@ -16,7 +16,8 @@
 // runner (guest/run.js) and, unless --no-jest, the jest suites compiled to JS with jest itself.
 // The host passes the expectations (page size, MOVE) on the kernel command line.
 //
-// Options: --only id[,id]  --no-jest  --jest-args "<args>"  --verbose  --keep
+// Options: --only id[,id]  --no-jest  --jest-args "<args>"  --jobs N  --verbose  --keep
+//          --build-64k (build the 64K-page kernel first when it is not cached; ~6 min)
 // Env: UFFD_VM_CACHE (downloads; default ~/.cache/userfaultfd-vm), UFFD_VM_64K (a 64K Image),
 //      CI=true (a missing tool, kernel or guest is a failure, never a skip).
 const { spawn, spawnSync, execFileSync } = require('child_process');
@@ -213,7 +214,10 @@ function boot(guest, kernel, initrd, logFile) {
     'UFFD_EXPECT_PREBUILD=1',
     `CI=${CI ? 'true' : 'false'}`,
   ];
-  if (opt('--jest-args')) env.push(`UFFD_JEST_ARGS=${opt('--jest-args').replace(/\s+/g, ' ')}`);
+  // Words on the kernel command line cannot hold spaces: the runner splits on commas.
+  if (opt('--jest-args'))
+    env.push(`UFFD_JEST_ARGS=${opt('--jest-args').trim().replace(/\s+/g, ',')}`);
+  env.push(`UFFD_DEADLINE=${guest.timeout - 45}`);
   const append = [`console=${a.console}`, 'panic=-1', 'quiet', ...env];
   append.push('--', '/node/bin/node', '/app/guest/run.js');
   const args = [
@@ -306,6 +310,12 @@ async function main() {
     ]);
   }
 
+  if (argv.includes('--build-64k') && !fetch.kernel64k()) {
+    console.log(`> build the 64K-page kernel (~6 min) (+${elapsed()})`);
+    const r = spawnSync(path.join(__dirname, 'build-64k-kernel.sh'), [], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('build-64k-kernel.sh failed');
+  }
+
   console.log(`> downloads (cache ${fetch.cacheDir()}) (+${elapsed()})`);
   const kernels = fetch.kernels(guests.filter((g) => !g.optional).map((g) => g.id));
   const k64 = fetch.kernel64k();
@@ -336,23 +346,32 @@ async function main() {
       console.log(`  initramfs ${arch}: ${(size / 2 ** 20).toFixed(0)} MiB`);
     }
 
-    for (const g of guests) {
-      console.log(`> boot ${g.id} (${path.basename(kernels[g.id])}) (+${elapsed()})`);
-      const logFile = path.join(logs, `${g.id}.log`);
-      const r = await boot(g, kernels[g.id], images[g.arch], logFile);
-      results.push({ guest: g, ...r });
-      const tail = r.ok ? '' : `\n  ${r.why ?? 'checks failed'}; console log: ${logFile}`;
-      console.log(`  ${r.ok ? 'PASS' : 'FAIL'} in ${r.seconds.toFixed(0)} s${tail}`);
-      if (!r.ok && !VERBOSE) {
-        const lines = r.out.split('\n').filter((l) => /not ok|Error|FAIL|✕|●|panic|VMINIT/.test(l));
-        console.log(
-          lines
-            .slice(-40)
-            .map((l) => `  | ${l}`)
-            .join('\n'),
-        );
+    // Guests run --jobs at a time (default: one per 2 host CPUs; each guest has 2 vCPUs).
+    const jobs = Math.max(1, Number(opt('--jobs') ?? Math.floor(os.cpus().length / 2)));
+    const queue = [...guests];
+    const worker = async () => {
+      for (let g = queue.shift(); g; g = queue.shift()) {
+        console.log(`> boot ${g.id} (${path.basename(kernels[g.id])}) (+${elapsed()})`);
+        const logFile = path.join(logs, `${g.id}.log`);
+        const r = await boot(g, kernels[g.id], images[g.arch], logFile);
+        results.push({ guest: g, ...r });
+        const tail = r.ok ? '' : `; ${r.why ?? 'checks failed'}; console log: ${logFile}`;
+        console.log(`  ${g.id}: ${r.ok ? 'PASS' : 'FAIL'} in ${r.seconds.toFixed(0)} s${tail}`);
+        if (!r.ok && !VERBOSE) {
+          const lines = r.out
+            .split('\n')
+            .filter((l) => /not ok|Error|FAIL|HUNG|●|panic|VMINIT/.test(l));
+          console.log(
+            lines
+              .slice(-40)
+              .map((l) => `  | ${l}`)
+              .join('\n'),
+          );
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(jobs, guests.length) }, worker));
+    results.sort((a, b) => GUESTS.indexOf(a.guest) - GUESTS.indexOf(b.guest));
   } finally {
     if (argv.includes('--keep')) console.log(`kept ${stage}`);
     else fs.rmSync(stage, { recursive: true, force: true });

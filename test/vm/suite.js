@@ -8,6 +8,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const fetch = require('./fetch');
 
 /** test/**\/*.test.ts, except this directory's own files. */
 function findSuites(root) {
@@ -56,10 +57,24 @@ function copyClosure(root, names, dest) {
     visit(p);
   }
   const skip = /(\.(md|markdown|map|d\.ts|d\.mts|d\.cts|ts\.map)|LICENSE[^/]*|CHANGELOG[^/]*)$/i;
+  // Native dependencies ship per-platform packages as optionalDependencies, and npm installed
+  // only the host's (e.g. jest's resolver @unrs/resolver-binding-linux-x64-gnu). Add the arm64
+  // glibc ones, fetched from the registry into the download cache.
+  const extra = [];
   for (const dir of seen) {
-    const rel = path.relative(root, dir);
-    if (rel.startsWith('..')) continue; // outside the project (a linked package): not needed
-    fs.cpSync(dir, path.join(dest, rel), {
+    const pj = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    for (const [n, v] of Object.entries(pj.optionalDependencies ?? {})) {
+      if (/linux-arm64(-gnu|-glibc)?$/.test(n) && !resolvePackage(n, dir)) extra.push([n, v]);
+    }
+  }
+  for (const [n, v] of extra) {
+    fs.cpSync(fetch.npmPackage(n, v), path.join(dest, 'node_modules', n), { recursive: true });
+  }
+  const modules = fs.realpathSync(path.join(root, 'node_modules'));
+  for (const dir of seen) {
+    const rel = path.relative(modules, dir);
+    if (rel.startsWith('..')) continue; // outside node_modules (a linked package): not needed
+    fs.cpSync(dir, path.join(dest, 'node_modules', rel), {
       recursive: true,
       dereference: true,
       // nested node_modules are copied on their own when they are in the closure
@@ -136,6 +151,8 @@ function stageSuite(root, dest, pkgDir) {
     transform: {},
     testMatch: (base.testMatch ?? ['**/*.test.ts']).map((m) => m.replace(/\.ts$/, '.js')),
     testPathIgnorePatterns: ['/node_modules/', '/test/vm/'],
+    // per-suite lines that survive a hung suite (guest/jest-reporter.js, beside the suite)
+    reporters: ['default', '<rootDir>/../guest/jest-reporter.js'],
     // TCG runs 3-10x slower than the host: scale the per-test budget, not the assertions.
     testTimeout: (base.testTimeout ?? 5000) * 4,
   };
@@ -151,6 +168,8 @@ function stageSuite(root, dest, pkgDir) {
     (n) => n !== 'userfaultfd',
   );
   copyClosure(root, [...new Set(wanted)], dest);
+  // the guest runner compares this count with the reporter's to tell a hung suite
+  fs.writeFileSync(path.join(dest, 'suites.json'), JSON.stringify(suites));
   return suites;
 }
 

@@ -4,8 +4,10 @@
  * unknown "KEY=VALUE" words as the environment (Documentation/admin-guide/kernel-parameters.rst:
  * "Everything after -- is passed as an argument to init"; unrecognised KEY=VALUE parameters go
  * to init's environment). It mounts what Node and the tests need (devtmpfs for /dev/userfaultfd
- * and the console, proc for /proc/self/{maps,pagemap,auxv}, sysfs for THP sizes, tmpfs /tmp and
- * /dev/shm), brings up the loopback interface (tests may use 127.0.0.1), runs the command, prints
+ * and the console, proc for /proc/self/{maps,pagemap,auxv}, sysfs for THP sizes, tmpfs /dev/shm,
+ * and ramfs /tmp: tests use files in os.tmpdir() as "regular disk files", and a tmpfs file is
+ * shmem, which userfaultfd treats like anonymous memory (vma_can_userfault), while a ramfs file
+ * is plain page cache like ext4's), brings up the loopback interface (tests may use 127.0.0.1), runs the command, prints
  * "VMINIT exit=<status>" for the host to parse, and powers the guest off so QEMU exits.
  *
  *   cc -O2 -static vminit.c -o init                    (x86_64)
@@ -25,9 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void MountAt(const char* src, const char* dir, const char* type, mode_t mode) {
+static void MountAt(const char* src, const char* dir, const char* type, mode_t mode,
+                    const char* data) {
   mkdir(dir, mode);
-  if (mount(src, dir, type, 0, NULL) != 0) fprintf(stderr, "VMINIT: mount %s: %m\n", dir);
+  if (mount(src, dir, type, 0, data) != 0) fprintf(stderr, "VMINIT: mount %s: %m\n", dir);
 }
 
 static void LoopbackUp(void) {
@@ -44,7 +47,7 @@ static void LoopbackUp(void) {
 }
 
 int main(int argc, char** argv) {
-  MountAt("devtmpfs", "/dev", "devtmpfs", 0755);
+  MountAt("devtmpfs", "/dev", "devtmpfs", 0755, NULL);
   int fd = open("/dev/console", O_RDWR);
   if (fd >= 0) {
     dup2(fd, 0);
@@ -52,10 +55,10 @@ int main(int argc, char** argv) {
     dup2(fd, 2);
     if (fd > 2) close(fd);
   }
-  MountAt("proc", "/proc", "proc", 0555);
-  MountAt("sysfs", "/sys", "sysfs", 0555);
-  MountAt("tmpfs", "/tmp", "tmpfs", 01777);
-  MountAt("tmpfs", "/dev/shm", "tmpfs", 01777);
+  MountAt("proc", "/proc", "proc", 0555, NULL);
+  MountAt("sysfs", "/sys", "sysfs", 0555, NULL);
+  MountAt("ramfs", "/tmp", "ramfs", 01777, "mode=1777");
+  MountAt("tmpfs", "/dev/shm", "tmpfs", 01777, "mode=1777");
   LoopbackUp();
   setenv("PATH", "/node/bin:/usr/bin:/bin", 1);
   setenv("HOME", "/tmp", 1);

@@ -11,11 +11,18 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const SMOKE_TIMEOUT_S = Number(process.env.UFFD_SMOKE_TIMEOUT || 240);
-const JEST_TIMEOUT_S = Number(process.env.UFFD_JEST_TIMEOUT || 420);
+// The whole run's budget, set by the host a little under its own kill timeout.
+const DEADLINE_S = Number(process.env.UFFD_DEADLINE || 400);
+const SMOKE_TIMEOUT_S = Math.min(180, DEADLINE_S / 2);
+// Every suite has started, some have not finished, and no test case has completed for this
+// long: a suite is hung (a thread blocked on a fault nobody serves cannot be timed out by jest).
+const HANG_S = Number(process.env.UFFD_HANG_S || 90);
 
-/** Runs node with args, echoing its output; resolves { code, out } or kills it at the deadline. */
-function runNode(args, timeoutS, opts = {}) {
+/**
+ * Runs node with args, echoing its output; resolves { code, out }. Kills it at the deadline, or
+ * earlier when `stuck()` (polled every 5 s) returns a reason.
+ */
+function runNode(args, timeoutS, opts = {}, stuck = () => undefined) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
@@ -29,11 +36,53 @@ function runNode(args, timeoutS, opts = {}) {
       console.log(`\n# ${args.join(' ')}: no result after ${timeoutS} s, killing it`);
       child.kill('SIGKILL');
     }, timeoutS * 1000);
+    const poll = setInterval(() => {
+      const why = stuck();
+      if (why === undefined) return;
+      console.log(`\n# ${args.join(' ')}: ${why}, killing it`);
+      child.kill('SIGKILL');
+    }, 5000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearInterval(poll);
       resolve({ code: code ?? 128, signal, out });
     });
   });
+}
+
+/** Per-suite results from the reporter's lines; suites that started and never ended hung. */
+function jestSummary(ndjson, exit) {
+  const lines = fs.existsSync(ndjson)
+    ? fs
+        .readFileSync(ndjson, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : [];
+  const started = new Set(lines.filter((l) => l.event === 'start').map((l) => l.suite));
+  const done = lines.filter((l) => l.event === 'result');
+  for (const d of done) started.delete(d.suite);
+  const hung = [...started];
+  const sum = (k) => done.reduce((a, d) => a + d[k], 0);
+  const s = {
+    suites: done.length + hung.length,
+    pass: sum('pass'),
+    fail: sum('fail') + hung.length,
+    skipped: sum('skipped'),
+    failedSuites: done.filter((d) => d.fail > 0).map((d) => d.suite),
+    hung,
+    failed: done.flatMap((d) => d.failed.map((f) => `${d.suite}: ${f}`)).slice(0, 30),
+    exit,
+  };
+  console.log(
+    `# jest: ${s.pass} passed, ${s.fail} failed, ${s.skipped} skipped in ${s.suites} suites`,
+  );
+  for (const d of done) {
+    console.log(`#   ${d.fail ? 'FAIL' : 'pass'} ${d.suite}: ${d.pass} passed, ${d.fail} failed`);
+  }
+  for (const h of hung) console.log(`#   HUNG ${h} (killed at the deadline)`);
+  if (lines.length === 0) s.fail += 1; // jest never started a suite
+  return s;
 }
 
 async function main() {
@@ -62,39 +111,29 @@ async function main() {
   const suite = '/app/suite';
   if (fs.existsSync(path.join(suite, 'jest.config.js'))) {
     const t0 = Date.now();
-    const jestBin = path.join(suite, 'node_modules', 'jest', 'bin', 'jest.js');
-    const summaryFile = '/tmp/jest-summary.json';
+    // Leave the host's boot/shutdown margin: a result with hung suites named beats a timeout.
+    const left = DEADLINE_S - (Date.now() - started) / 1000;
+    const ndjson = '/tmp/jest-results.ndjson';
+    const extra = (process.env.UFFD_JEST_ARGS || '').split(',').filter(Boolean);
+    const total = JSON.parse(fs.readFileSync(path.join(suite, 'suites.json'), 'utf8')).length;
+    const stuck = () => {
+      if (extra.length > 0 || !fs.existsSync(ndjson)) return undefined; // a subset: no count
+      const lines = fs.readFileSync(ndjson, 'utf8').split('\n').filter(Boolean).map(JSON.parse);
+      const startedN = lines.filter((l) => l.event === 'start').length;
+      const doneN = lines.filter((l) => l.event === 'result').length;
+      const idle = (Date.now() - Math.max(...lines.map((l) => l.t))) / 1000;
+      if (startedN === total && doneN < total && idle > HANG_S) {
+        return `${total - doneN} suite(s) made no progress for ${HANG_S} s`;
+      }
+      return undefined;
+    };
     const j = await runNode(
-      [
-        jestBin,
-        '--ci',
-        '--json',
-        `--outputFile=${summaryFile}`,
-        ...(process.env.UFFD_JEST_ARGS || '').split(' ').filter(Boolean),
-      ],
-      JEST_TIMEOUT_S,
-      { cwd: suite },
+      [path.join(suite, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', ...extra],
+      Math.max(10, Math.floor(left)),
+      { cwd: suite, env: { ...process.env, UFFD_JEST_NDJSON: ndjson, FORCE_COLOR: '0' } },
+      stuck,
     );
-    let summary;
-    try {
-      summary = JSON.parse(fs.readFileSync(summaryFile, 'utf8'));
-    } catch {
-      summary = undefined;
-    }
-    result.jest = summary
-      ? {
-          suites: summary.numTotalTestSuites,
-          pass: summary.numPassedTests,
-          fail: summary.numFailedTests,
-          failedSuites: summary.numFailedTestSuites,
-          failed: summary.testResults
-            .flatMap((r) =>
-              r.assertionResults.filter((a) => a.status === 'failed').map((a) => a.fullName),
-            )
-            .slice(0, 20),
-          exit: j.code,
-        }
-      : { pass: 0, fail: 1, exit: j.code, aborted: 'no jest summary' };
+    result.jest = jestSummary(ndjson, j.code);
     result.seconds.jest = (Date.now() - t0) / 1000;
   }
 

@@ -123,6 +123,17 @@ async function main() {
     return `${aux}`;
   });
 
+  await check('without the addon, pageSize still comes from the kernel', () => {
+    // USERFAULTFD_ADDON_DIR pointing nowhere makes the addon unloadable, as on a platform with
+    // no prebuild and no compiler: the package must still report the real page size.
+    const out = require('node:child_process').execFileSync(
+      process.execPath,
+      ['-e', `const u = require(${JSON.stringify(pkgDir)}); console.log(u.pageSize)`],
+      { env: { ...process.env, USERFAULTFD_ADDON_DIR: '/nonexistent' }, encoding: 'utf8' },
+    );
+    assert.equal(Number(out.trim()), auxvPageSize());
+  });
+
   await check('probe() finds a working open path and reads the features', () => {
     assert.equal(info.available, true, `probe: ${JSON.stringify(info)}`);
     assert.ok(info.features.includes('missingShmem'));
