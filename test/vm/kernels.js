@@ -18,6 +18,7 @@
 //
 // Options: --only id[,id]  --no-jest  --jest-args "<args>"  --jobs N  --verbose  --keep
 //          --build-64k (build the 64K-page kernel first when it is not cached; ~6 min)
+//          --script FILE (run FILE in each guest instead of the tests: a quick probe)
 // Env: UFFD_VM_CACHE (downloads; default ~/.cache/userfaultfd-vm), UFFD_VM_64K (a 64K Image),
 //      CI=true (a missing tool, kernel or guest is a failure, never a skip).
 const { spawn, spawnSync, execFileSync } = require('child_process');
@@ -35,7 +36,10 @@ const opt = (name) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 };
-const VERBOSE = argv.includes('--verbose');
+// --script FILE: run FILE (plain JS, copied to /app/guest) in each guest instead of the runner;
+// its output is shown and its exit status is the verdict (a quick probe on another kernel).
+const SCRIPT = opt('--script');
+const VERBOSE = argv.includes('--verbose') || SCRIPT !== undefined;
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
 
@@ -194,6 +198,7 @@ function stageApp(stage, withJest) {
     { recursive: true },
   );
   fs.cpSync(path.join(__dirname, 'guest'), path.join(app, 'guest'), { recursive: true });
+  if (SCRIPT) fs.copyFileSync(SCRIPT, path.join(app, 'guest', path.basename(SCRIPT)));
   let suites = [];
   if (withJest) {
     suites = stageSuite(
@@ -219,7 +224,8 @@ function boot(guest, kernel, initrd, logFile) {
     env.push(`UFFD_JEST_ARGS=${opt('--jest-args').trim().replace(/\s+/g, ',')}`);
   env.push(`UFFD_DEADLINE=${guest.timeout - 45}`);
   const append = [`console=${a.console}`, 'panic=-1', 'quiet', ...env];
-  append.push('--', '/node/bin/node', '/app/guest/run.js');
+  const script = SCRIPT ? path.basename(SCRIPT) : 'run.js';
+  append.push('--', '/node/bin/node', `/app/guest/${script}`);
   const args = [
     ...a.qemu.slice(1),
     '-smp',
@@ -243,11 +249,15 @@ function boot(guest, kernel, initrd, logFile) {
     log.write(`$ ${a.qemu[0]} ${args.join(' ')}\n`);
     const child = spawn(a.qemu[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let partial = ''; // the serial console arrives in pieces: echo whole lines only
     const onData = (d) => {
       const s = d.toString().replace(/\r/g, '');
       out += s;
       log.write(s);
-      if (VERBOSE) process.stdout.write(s.replace(/^(?=.)/gm, `  [${guest.id}] `));
+      if (!VERBOSE) return;
+      const lines = (partial + s).split('\n');
+      partial = lines.pop();
+      for (const l of lines) process.stdout.write(`  [${guest.id}] ${l}\n`);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -268,14 +278,19 @@ function boot(guest, kernel, initrd, logFile) {
       } catch {
         result = undefined;
       }
-      const why = timedOut
-        ? `timed out after ${guest.timeout} s`
-        : !m
-          ? `no VMINIT status (qemu exit ${code}; kernel did not boot or /init failed)`
-          : m[1] !== '0'
-            ? `guest runner exit ${m[1]}`
-            : undefined;
-      resolve({ ok: !why && result?.ok === true, why, result, out, seconds });
+      let why;
+      if (timedOut) why = `timed out after ${guest.timeout} s`;
+      else if (!m) why = `no VMINIT status (qemu exit ${code}: the kernel or /init failed)`;
+      else if (result && !result.ok) {
+        const parts = [];
+        if (result.smoke?.fail) parts.push(`smoke ${result.smoke.fail} failed`);
+        if (result.jest?.fail) parts.push(`jest ${result.jest.fail} failed`);
+        if (result.jest?.hung?.length) parts.push(`${result.jest.hung.length} suite(s) hung`);
+        if (result.aborted) parts.push('runner aborted');
+        why = parts.join(', ') || `guest runner exit ${m[1]}`;
+      } else if (m[1] !== '0') why = `guest exit ${m[1]}`;
+      const ok = !why && (SCRIPT !== undefined || result?.ok === true);
+      resolve({ ok, why, result, out, seconds });
     });
   });
 }
@@ -287,7 +302,7 @@ function row(cells, widths) {
 async function main() {
   if (process.arch !== 'x64') throw new Error('test:kernels cross-builds from an x64 host');
   const only = opt('--only')?.split(',');
-  const withJest = !argv.includes('--no-jest');
+  const withJest = !argv.includes('--no-jest') && SCRIPT === undefined;
   let guests = GUESTS.filter((g) => !only || only.includes(g.id));
   if (guests.length === 0) throw new Error(`--only matches no guest (${GUESTS.map((g) => g.id)})`);
 

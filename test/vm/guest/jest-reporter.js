@@ -22,7 +22,13 @@ class NdjsonReporter {
 
   // Progress within a suite, so the runner can tell a slow suite from a hung one.
   onTestCaseResult(test, testCaseResult) {
-    this.write({ event: 'case', status: testCaseResult.status, t: Date.now() });
+    this.write({
+      event: 'case',
+      suite: path.relative(this.rootDir, test.path),
+      title: testCaseResult.fullName,
+      status: testCaseResult.status,
+      t: Date.now(),
+    });
   }
 
   onTestResult(test, result) {

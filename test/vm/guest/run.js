@@ -80,7 +80,11 @@ function jestSummary(ndjson, exit) {
   for (const d of done) {
     console.log(`#   ${d.fail ? 'FAIL' : 'pass'} ${d.suite}: ${d.pass} passed, ${d.fail} failed`);
   }
-  for (const h of hung) console.log(`#   HUNG ${h} (killed at the deadline)`);
+  for (const h of hung) {
+    const last = lines.filter((l) => l.event === 'case' && l.suite === h).pop();
+    const after = last ? `the test after "${last.title}"` : 'its first test';
+    console.log(`#   HUNG ${h}: ${after} never finished (killed)`);
+  }
   if (lines.length === 0) s.fail += 1; // jest never started a suite
   return s;
 }

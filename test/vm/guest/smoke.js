@@ -81,6 +81,37 @@ async function serveFaults(iterator, count, serve) {
   return events;
 }
 
+/**
+ * MOVE round trip on `u`: 2 pages into a registered range; dst gets the bytes, src reads zero
+ * afterwards, and a MOVE onto a populated dst page is EEXIST.
+ */
+async function moveRoundTrip(u) {
+  const ps = uffdPkg.pageSize;
+  const dst = Mapping.anonymous(4 * ps);
+  const src = Mapping.anonymous(2 * ps);
+  try {
+    u.register(dst.address, dst.length);
+    const data = pattern(2 * ps, 7);
+    Buffer.from(src.buffer).set(data);
+    assert.equal(u.move(dst.address, src.address, 2 * ps), 2 * ps);
+    assert.deepEqual(Buffer.from(await readMemory(dst.address, 2 * ps)), data);
+    const after = await readMemory(src.address, 2 * ps);
+    assert.ok(
+      after.every((b) => b === 0),
+      'src reads zero after the move',
+    );
+    Buffer.from(src.buffer).fill(9);
+    assert.throws(
+      () => u.move(dst.address + ps, src.address, ps),
+      (e) => e instanceof UffdError && e.code === 'EEXIST',
+    );
+    u.unregister(dst.address, dst.length);
+  } finally {
+    dst.unmap();
+    src.unmap();
+  }
+}
+
 function pattern(len, seed) {
   const b = Buffer.alloc(len);
   for (let i = 0; i < len; i++) b[i] = (i * 31 + seed) & 0xff;
@@ -150,7 +181,7 @@ async function main() {
   await check('register reports the ioctls the range allows', () => {
     const ioctls = uffd.register(dst.address, dst.length);
     for (const n of ['copy', 'zeropage', 'wake']) assert.ok(ioctls.has(n), n);
-    assert.equal(ioctls.has('move'), hasMove, 'move ioctl bit');
+    if (uffd.moveEmulated !== true) assert.equal(ioctls.has('move'), hasMove, 'move ioctl bit');
     return [...ioctls].join(' ');
   });
 
@@ -185,46 +216,51 @@ async function main() {
     assert.ok(back.every((b) => b === 0));
   });
 
-  if (hasMove) {
-    await check('MOVE moves pages: dst has the bytes, src is empty', async () => {
-      const src = Mapping.anonymous(2 * ps);
-      const data = pattern(2 * ps, 7);
-      Buffer.from(src.buffer).set(data);
-      assert.equal(uffd.move(dst.address + 2 * ps, src.address, 2 * ps), 2 * ps);
-      assert.deepEqual(Buffer.from(await readMemory(dst.address + 2 * ps, 2 * ps)), data);
-      const after = await readMemory(src.address, 2 * ps);
-      assert.ok(
-        after.every((b) => b === 0),
-        'src reads zero after the move',
-      );
-      Buffer.from(src.buffer).fill(9);
-      assert.throws(
-        () => uffd.move(dst.address + 2 * ps, src.address, ps),
-        (e) => e instanceof UffdError && e.code === 'EEXIST',
-      );
-      src.unmap();
+  // MOVE: the kernel's where it has UFFD_FEATURE_MOVE; elsewhere the package's emulation
+  // (COPY + MADV_DONTNEED, `moveEmulation` option, on by default where the kernel lacks MOVE)
+  // once the package has it, else the kernel's own refusal.
+  const emulationApi = typeof uffd.moveEmulated === 'boolean';
+  const canMove = hasMove || uffd.moveEmulated === true;
+  if (emulationApi) {
+    await check('MOVE is emulated exactly where the kernel lacks it', () => {
+      assert.equal(uffd.moveEmulated, !hasMove);
+      return uffd.moveEmulated ? 'emulated' : 'kernel';
     });
-  } else {
-    await check('without UFFD_FEATURE_MOVE the kernel refuses UFFDIO_MOVE', async () => {
-      const src = Mapping.anonymous(ps);
-      Buffer.from(src.buffer).fill(3);
+  }
+  if (canMove) {
+    await check(`MOVE moves pages (${hasMove ? 'kernel' : 'emulated'})`, () => moveRoundTrip(uffd));
+  }
+  if (hasMove && emulationApi) {
+    await check('the MOVE emulation forced on a MOVE kernel behaves the same', async () => {
+      const em = Userfaultfd.open({ moveEmulation: 'always' });
       try {
-        uffd.move(dst.address + 2 * ps, src.address, ps);
-      } catch (e) {
-        // fs/userfaultfd.c: an ioctl the kernel does not know falls through to -EINVAL
-        assert.ok(e instanceof UffdError, String(e));
-        assert.equal(e.code, 'EINVAL');
-        return e.code;
+        assert.equal(em.moveEmulated, true);
+        await moveRoundTrip(em);
       } finally {
+        em.close();
+      }
+    });
+  }
+  if (!hasMove) {
+    await check('without UFFD_FEATURE_MOVE the kernel refuses UFFDIO_MOVE', () => {
+      const raw = emulationApi ? Userfaultfd.open({ moveEmulation: 'never' }) : uffd;
+      const d = Mapping.anonymous(ps);
+      const src = Mapping.anonymous(ps);
+      try {
+        if (raw !== uffd) raw.register(d.address, ps);
+        else uffd.register(d.address, ps);
+        Buffer.from(src.buffer).fill(3);
+        // fs/userfaultfd.c: an ioctl the kernel does not know falls through to -EINVAL
+        assert.throws(
+          () => raw.move(d.address, src.address, ps),
+          (e) => e instanceof UffdError && e.code === 'EINVAL',
+        );
+      } finally {
+        if (raw !== uffd) raw.close();
+        else uffd.unregister(d.address, ps);
+        d.unmap();
         src.unmap();
       }
-      // Reached only when a MOVE emulation served the call: the bytes must have arrived.
-      const back = await readMemory(dst.address + 2 * ps, ps);
-      assert.ok(
-        back.every((b) => b === 3),
-        'emulated move delivered the page',
-      );
-      return 'served by the MOVE emulation';
     });
   }
 
@@ -232,7 +268,7 @@ async function main() {
     const m = Mapping.anonymous(4 * ps);
     uffd.register(m.address, m.length);
     const it = uffd.events();
-    const scratch = hasMove ? Mapping.anonymous(ps) : undefined;
+    const scratch = canMove ? Mapping.anonymous(ps) : undefined;
     const touching = touch(m.address, m.length); // one read per page, on a native thread
     const events = await serveFaults(it, 4, (ev) => {
       const page = (ev.address - m.address) / ps;
