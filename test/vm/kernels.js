@@ -16,7 +16,8 @@
 // runner (guest/run.js) and, unless --no-jest, the jest suites compiled to JS with jest itself.
 // The host passes the expectations (page size, MOVE) on the kernel command line.
 //
-// Options: --only id[,id]  --no-jest  --jest-args "<args>"  --jobs N  --verbose  --keep
+// Options: --only id[,id]  --no-jest  --jest-args "<args>"  --env K=V[,K=V]  --jobs N
+//          --verbose  --keep
 //          --build-64k (build the 64K-page kernel first when it is not cached; ~6 min)
 //          --script FILE (run FILE in each guest instead of the tests: a quick probe)
 // Env: UFFD_VM_CACHE (downloads; default ~/.cache/userfaultfd-vm), UFFD_VM_64K (a 64K Image),
@@ -223,6 +224,14 @@ function boot(guest, kernel, initrd, logFile) {
   if (opt('--jest-args'))
     env.push(`UFFD_JEST_ARGS=${opt('--jest-args').trim().replace(/\s+/g, ',')}`);
   env.push(`UFFD_DEADLINE=${guest.timeout - 45}`);
+  // --env K=V[,K=V]: extra guest environment (e.g. UFFD_DIFF_RUNS=200 to bound fast-check runs)
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] !== '--env') continue;
+    for (const kv of (argv[i + 1] ?? '').split(',').filter(Boolean)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*=\S*$/.test(kv)) throw new Error(`--env ${kv}: want KEY=VALUE`);
+      env.push(kv);
+    }
+  }
   const append = [`console=${a.console}`, 'panic=-1', 'quiet', ...env];
   const script = SCRIPT ? path.basename(SCRIPT) : 'run.js';
   append.push('--', '/node/bin/node', `/app/guest/${script}`);
