@@ -6,6 +6,7 @@
  * ```
  */
 import { systemPageSize } from './mm';
+import { auxvPageSize } from './auxv';
 
 export { Userfaultfd, queryFeatures } from './userfaultfd';
 export type { OpenOptions, RegisterModes, OpenVia, Backend } from './userfaultfd';
@@ -56,7 +57,9 @@ export const pageSize: number = (() => {
   try {
     cachedPageSize ??= systemPageSize();
   } catch {
-    cachedPageSize = 4096; // addon unavailable: only the simulated engine can run here
+    // Addon unavailable (only the simulated engine can run here): ask the kernel through
+    // /proc/self/auxv; 4096 only where even that is unreadable (not Linux).
+    cachedPageSize = auxvPageSize() ?? 4096;
   }
   return cachedPageSize;
 })();
