@@ -17,15 +17,21 @@ function run(cmd, args) {
   }
 }
 
-if (!fs.existsSync(path.join(root, 'build', 'Release', 'userfaultfd.node'))) {
-  run(bin('node-gyp'), ['rebuild']);
+// --no-build: use the addon and dist/ as they are (the test suite, which builds them first and
+// must not rewrite dist/ under other tests' feet). The bench's own build/bench/ is always built.
+const args = process.argv.slice(2);
+const noBuild = args.includes('--no-build');
+if (!noBuild) {
+  if (!fs.existsSync(path.join(root, 'build', 'Release', 'userfaultfd.node'))) {
+    run(bin('node-gyp'), ['rebuild']);
+  }
+  run(bin('tsc'), ['-p', 'tsconfig.build.json']);
+  run(process.execPath, ['scripts/write-esm-entry.js']);
 }
-run(bin('tsc'), ['-p', 'tsconfig.build.json']);
-run(process.execPath, ['scripts/write-esm-entry.js']);
 run(bin('tsc'), ['-p', 'bench/tsconfig.json']);
 const r = spawnSync(
   process.execPath,
-  [path.join(root, 'build', 'bench', 'bench', 'run.js'), ...process.argv.slice(2)],
+  [path.join(root, 'build', 'bench', 'bench', 'run.js'), ...args.filter((a) => a !== '--no-build')],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(r.status === null ? 1 : r.status);

@@ -32,7 +32,6 @@ let cached: Pkg | undefined;
 
 /** The built package (dist/). */
 export function pkg(): Pkg {
-   
   cached ??= require(join(repoRoot(), 'dist')) as Pkg;
   return cached;
 }

@@ -18,7 +18,7 @@ function arg(name: string, def: string): string {
 
 async function main(): Promise<void> {
   const root = process.argv[2]!;
-   
+
   const P = require(join(root, 'dist')) as typeof import('../../lib/index');
   const { mm, Userfaultfd, writeMemory, readMemory, pageSize: ps } = P;
   const move = arg('mode', 'move') === 'move';

@@ -17,7 +17,7 @@ interface Data {
 }
 
 const { root, address, length, pageSize, liveIdx, stop, seed } = workerData as Data;
- 
+
 const { Mapping } = require(join(root, 'dist')) as typeof import('../../lib/index');
 const m = Mapping.attach(address, length);
 const words = new Uint32Array(m.buffer);

@@ -13,7 +13,7 @@ interface Data {
 }
 
 const { root, address, length, stride } = workerData as Data;
- 
+
 const { Mapping } = require(join(root, 'dist')) as typeof import('../../lib/index');
 const m = Mapping.attach(address, length);
 const view = new Uint8Array(m.buffer);
