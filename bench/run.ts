@@ -6,11 +6,10 @@
  * medians and package/C ratios. Writes <out>/latest.json (or quick.json), a Markdown copy of the
  * table and the SVG chart the README embeds. scripts/bench.js builds dist/ and this file first.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { type BenchOptions, progress, progressDone } from './lib/harness';
+import { type BenchOptions, compileRefs, progress, progressDone } from './lib/harness';
 import { type Row, machine, markdownTable, textTable } from './lib/report';
 import { renderSvg } from './lib/svg';
 import { pkg, repoRoot } from './lib/pkg';
@@ -64,22 +63,6 @@ function parseArgs(argv: string[]): BenchOptions {
   if (o.reps === 0) o.reps = o.quick ? 2 : 7;
   if (!Number.isInteger(o.reps) || o.reps < 1) throw new Error('--reps must be a positive integer');
   return o;
-}
-
-/** cc -O2 every bench/ref/*.c into bench/ref/bin/. */
-function compileRefs(o: BenchOptions): string {
-  const dir = join(o.root, 'bench', 'ref');
-  mkdirSync(o.refBin, { recursive: true });
-  const cc = process.env.CC ?? 'cc';
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.c'))) {
-    progress(`compiling bench/ref/${f} with ${cc}`);
-    execFileSync(
-      cc,
-      ['-O2', '-Wall', '-Wextra', '-pthread', '-o', join(o.refBin, f.slice(0, -2)), join(dir, f)],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
-    );
-  }
-  return execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? cc;
 }
 
 async function main(): Promise<void> {

@@ -8,6 +8,7 @@
  * medians of the repetitions are what the table compares, and the JSON keeps every sample.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface BenchOptions {
@@ -58,6 +59,25 @@ export function runRef(
   });
   const line = out.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as Record<string, number>;
+}
+
+/** cc -O2 every bench/ref/*.c into bench/ref/bin/. */
+export function compileRefs(o: BenchOptions): string {
+  const dir = join(o.root, 'bench', 'ref');
+  mkdirSync(o.refBin, { recursive: true });
+  const cc = process.env.CC ?? 'cc';
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.c'))) {
+    progress(`compiling bench/ref/${f} with ${cc}`);
+    // Into a temporary name, then rename: another bench run (e.g. a parallel test) may be
+    // executing the previous binary right now.
+    const out = join(o.refBin, f.slice(0, -2));
+    const tmp = `${out}.${process.pid}.tmp`;
+    execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-pthread', '-o', tmp, join(dir, f)], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    renameSync(tmp, out);
+  }
+  return execFileSync(cc, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? cc;
 }
 
 // ---- progress ---------------------------------------------------------------------------------
