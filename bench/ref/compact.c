@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
   for (size_t j = 0; j < live; j++)
     if (*(uint64_t *)(to + j * ps) != (uint64_t)live_idx[j] + 1) bad++;
   printf("{\"ns\":%llu,\"pages\":%zu,\"faults\":%llu,\"reads\":%llu,\"bad\":%llu}\n",
-         (unsigned long long)(t1 - t0), live, (unsigned long long)faults,
-         (unsigned long long)reads, (unsigned long long)bad);
+         (unsigned long long)(t1 - t0), live, (unsigned long long)faults, (unsigned long long)reads,
+         (unsigned long long)bad);
   return bad ? 1 : 0;
 }
