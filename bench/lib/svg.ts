@@ -23,9 +23,25 @@ function metricText(r: Row): string {
     if (r.valueUnit === 'moves/s') return `${(v / 1e6).toFixed(2)}M moves/s`;
     return `${Math.round(v)} ${r.valueUnit ?? ''}`;
   };
-  if (r.skipped !== undefined) return 'not run: ' + r.skipped;
+  if (r.skipped !== undefined) return 'not run: ' + shortReason(r.skipped);
   const c = r.cValue !== undefined ? `   (C: ${f(r.cValue)})` : '';
   return `package ${f(r.value)}${c}`;
+}
+
+/** The part of a skip reason before the first ';' (the chart has one line per row). */
+function shortReason(s: string): string {
+  return s.split(';')[0]!;
+}
+
+function fit(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
+
+function num(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '–';
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
 }
 
 export function renderSvg(rows: Row[], subtitle: string): string {
@@ -35,10 +51,10 @@ export function renderSvg(rows: Row[], subtitle: string): string {
   const metrics = rows.filter(
     (r) => !bars.includes(r) && (r.valueUnit !== undefined || r.value !== undefined),
   );
-  const W = 960;
-  const labelW = 380;
+  const W = 1100;
+  const labelW = 470;
   const barX = labelW + 10;
-  const barW = W - barX - 90;
+  const barW = W - barX - 210;
   const rowH = 20;
   const top = 64;
   const maxRatio = Math.max(
@@ -75,16 +91,18 @@ export function renderSvg(rows: Row[], subtitle: string): string {
           ? COLORS.met
           : COLORS.missed;
     out.push(
-      `<text x="${labelW}" y="${y + 14}" text-anchor="end">${esc(`${r.id}  ${r.label}`.slice(0, 64))}</text>`,
+      `<text x="12" y="${y + 14}" fill="#555">${esc(r.id)}</text>`,
+      `<text x="${labelW}" y="${y + 14}" text-anchor="end">${esc(fit(r.label, 54))}</text>`,
     );
     if (r.ratio !== undefined) {
+      const detail = `(C ${num(r.cMedian)}, pkg ${num(r.pkgMedian)} ${r.unit})`;
       out.push(
         `<rect x="${barX}" y="${y + 4}" width="${Math.max(1, scale(r.ratio) - barX)}" height="${rowH - 8}" fill="${color}" opacity="0.85"/>`,
-        `<text x="${scale(r.ratio) + 4}" y="${y + 14}" fill="#222">${r.ratio.toFixed(2)}×</text>`,
+        `<text x="${scale(r.ratio) + 4}" y="${y + 14}" fill="#222" stroke="#fff" stroke-width="3" paint-order="stroke">${r.ratio.toFixed(2)}× <tspan fill="#777">${esc(detail)}</tspan></text>`,
       );
     } else {
       out.push(
-        `<text x="${barX + 4}" y="${y + 14}" fill="#888">not run: ${esc(r.skipped ?? '')}</text>`,
+        `<text x="${barX + 4}" y="${y + 14}" fill="#888">not run: ${esc(fit(shortReason(r.skipped ?? ''), 80))}</text>`,
       );
     }
     if (r.target?.kind === 'ratio') {
@@ -109,7 +127,8 @@ export function renderSvg(rows: Row[], subtitle: string): string {
           ? COLORS.met
           : COLORS.missed;
     out.push(
-      `<text x="${labelW}" y="${y + 14}" text-anchor="end">${esc(`${r.id}  ${r.label}`.slice(0, 64))}</text>`,
+      `<text x="12" y="${y + 14}" fill="#555">${esc(r.id)}</text>`,
+      `<text x="${labelW}" y="${y + 14}" text-anchor="end">${esc(fit(r.label, 54))}</text>`,
       `<text x="${barX}" y="${y + 14}" fill="${color}">${esc(metricText(r))}${r.target ? esc(`   target ${r.target.text}: ${verdict}`) : ''}</text>`,
     );
   });

@@ -187,7 +187,7 @@ export async function scenario6(opts: BenchOptions): Promise<Row[]> {
   const reduction = finish({
     scenario: 6,
     id: 's6.reduction',
-    label: 'compactor completion time, MOVE vs COPY: reduction',
+    label: 'compactor time, MOVE vs COPY: reduction',
     unit: '',
     value: 1 - moveRow.pkgMedian! / copyRow.pkgMedian!,
     cValue: 1 - moveRow.cMedian! / copyRow.cMedian!,

@@ -54,12 +54,14 @@ export async function scenario7(opts: BenchOptions): Promise<Row[]> {
     const c = last(`C ${mode}`);
     const p = last(`pkg ${mode}`);
     const stopped = (r: RemapResult): string =>
-      r.errno ? `stopped by errno ${r.errno} after ${r.pages} pages` : `all ${r.pages} pages`;
+      r.errno
+        ? `${r.errno === 12 ? 'ENOMEM' : `errno ${r.errno}`} after ${r.pages} pages`
+        : `all ${r.pages} pages`;
     rows.push(
       finish({
         scenario: 7,
         id: `s7.${mode}`,
-        label: `compaction of ${live} pages by ${mode === 'move' ? 'UFFDIO_MOVE' : 'mremap'}: time`,
+        label: `compaction by ${mode === 'move' ? 'UFFDIO_MOVE' : 'mremap'}, ${live} pages`,
         unit: 'µs/page',
         c: s.C,
         pkg: s.pkg,
@@ -71,7 +73,7 @@ export async function scenario7(opts: BenchOptions): Promise<Row[]> {
       finish({
         scenario: 7,
         id: `s7.${mode}.vmas`,
-        label: `… VMAs added by ${mode === 'move' ? 'MOVE' : 'mremap'} (${stopped(p)})`,
+        label: `VMAs added by ${mode === 'move' ? 'MOVE' : 'mremap'} (${stopped(p)})`,
         unit: '',
         value: p.vmasAfter - p.vmasBefore,
         cValue: c.vmasAfter - c.vmasBefore,
