@@ -8,9 +8,9 @@
  * is registered for missing faults, page j of to-space receiving the j-th live page:
  *   mode=copy: UFFDIO_COPY, then MADV_DONTNEED of the from-space page (release it), or
  *   mode=move: UFFDIO_MOVE (the page itself is moved: no allocation, no copy, no release).
- * Meanwhile a reader thread keeps reading random to-space pages and checks each one holds the
- * right live page; its faults are served at once by a handler thread (poll + read + the same
- * relocation for the faulting page; EEXIST means the compactor got there first: wake).
+ * Meanwhile a reader thread keeps reading a random to-space page every 5 µs and checks that it
+ * holds the right live page; its faults are served at once by a handler thread (poll + read + the
+ * same relocation for the faulting page; EEXIST means the compactor got there first: wake).
  *
  *   compact mode=copy|move live=N spread=2 seed=S reader=1
  *
@@ -68,13 +68,22 @@ static void *handler(void *arg) {
   }
 }
 
+/* One random to-space page every PACE_NS (a mutator doing some work between heap accesses),
+ * spinning in between, as the package's reader worker does (bench/workers/reader.ts). */
+#define PACE_NS 5000
 static void *reader(void *arg) {
   uint32_t s = (uint32_t)(uintptr_t)arg;
+  uint64_t next = now_ns();
   while (!compactor_done) {
     size_t j = xorshift32(&s) % live;
     uint64_t v = *(volatile uint64_t *)(to + j * ps);
     if (v != (uint64_t)live_idx[j] + 1) bad++;
     reads++;
+    next += PACE_NS;
+    uint64_t t;
+    while ((t = now_ns()) < next && !compactor_done) {
+    }
+    if (t > next + PACE_NS) next = t; /* after a fault: no catch-up burst */
   }
   return NULL;
 }

@@ -198,7 +198,7 @@ function cFault(opts: BenchOptions, op: FaultOp, pages: number, threads = 1): nu
 const us = (ns: number): number => ns / 1000;
 
 export async function scenario1(opts: BenchOptions): Promise<Row[]> {
-  const pages = size(opts, 10_000, 400);
+  const pages = size(opts, 20_000, 400);
   const rows: Row[] = [];
   for (const op of OPS) {
     for (const faulter of ['worker', 'native'] as const) {
@@ -225,7 +225,7 @@ export async function scenario1(opts: BenchOptions): Promise<Row[]> {
 }
 
 export async function scenario2(opts: BenchOptions): Promise<Row[]> {
-  const pages = size(opts, 10_000, 400);
+  const pages = size(opts, 20_000, 400);
   if (!hasResolver()) {
     return OPS.map((op) =>
       finish({
@@ -262,7 +262,7 @@ export async function scenario2(opts: BenchOptions): Promise<Row[]> {
 }
 
 export async function scenario8(opts: BenchOptions): Promise<Row[]> {
-  const pages = size(opts, 10_000, 400);
+  const pages = size(opts, 20_000, 400);
   const resolver = hasResolver();
   // Throughput in faults per second for 1 and 2 faulting threads.
   const rate = (nsPerFault: number): number => 1e9 / nsPerFault;
