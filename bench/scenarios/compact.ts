@@ -67,6 +67,9 @@ export async function pkgCompact(
     for (let k = 0; k < fromPages; k++) fw[(k * ps) / 4] = k + 1;
     const liveIdx = liveSet(live, fromPages, SEED);
     uffd.register(T, live * ps);
+    // Relocated pages (a real compactor's page state): the compactor skips the ones the fault
+    // handler already did (a COPY that finds dst populated still copies the page first).
+    const relocated = new Uint8Array(live);
 
     const relocate = (j: number): void => {
       const d = T + j * ps;
@@ -80,6 +83,7 @@ export async function pkgCompact(
         uffd.wake(d, ps);
       }
       if (mode === 'copy') mm.madvise(s, ps, 'dontneed');
+      relocated[j] = 1;
     };
 
     const ac = new AbortController();
@@ -118,7 +122,7 @@ export async function pkgCompact(
 
     const t0 = now();
     for (let j = 0; j < live; j++) {
-      relocate(j);
+      if (relocated[j] === 0) relocate(j);
       if ((j + 1) % chunk === 0) await yieldLoop();
     }
     const ns = elapsedNs(t0);
