@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { type BenchOptions, compileRefs, progress, progressDone } from './lib/harness';
 import { type Row, machine, markdownTable, textTable } from './lib/report';
 import { renderSvg } from './lib/svg';
-import { pkg, repoRoot } from './lib/pkg';
+import { pkg, repoRoot, setPkgRoot } from './lib/pkg';
 import { scenario1, scenario2, scenario8 } from './scenarios/fault';
 import { scenario3, scenario4 } from './scenarios/calls';
 import { scenario5 } from './scenarios/bulk';
@@ -53,9 +53,10 @@ function parseArgs(argv: string[]): BenchOptions {
     else if (a === '--reps') o.reps = Number(value());
     else if (a === '--only') for (const n of value().split(',')) o.only.add(Number(n));
     else if (a === '--out') o.outDir = value();
+    else if (a === '--pkg') o.pkgRoot = value();
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench -- [--quick] [--reps N] [--only 1,3,6] [--out DIR]\n',
+        'usage: npm run bench -- [--quick] [--reps N] [--only 1,3,6] [--out DIR] [--pkg DIR]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -67,6 +68,7 @@ function parseArgs(argv: string[]): BenchOptions {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  if (o.pkgRoot !== undefined) setPkgRoot(o.pkgRoot);
   const started = Date.now();
   const loadStart = loadavg();
   const ccVersion = compileRefs(o);

@@ -21,8 +21,10 @@ export interface BenchOptions {
   refBin: string;
   /** Where the results go. */
   outDir: string;
-  /** Repository root (dist/ lives there). */
+  /** Repository root (bench/ref lives there). */
   root: string;
+  /** The checkout whose dist/ is measured and loaded by workers (default: root). */
+  pkgRoot?: string;
 }
 
 /** Scales a size for --quick. */

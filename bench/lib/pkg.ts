@@ -29,10 +29,25 @@ export type Pkg = typeof import('../../lib/index');
 export type Uffd = import('../../lib/userfaultfd').Userfaultfd;
 
 let cached: Pkg | undefined;
+let pkgDir: string | undefined;
+
+/**
+ * Measure the package built in another checkout (`--pkg DIR`: its dist/ and addon), e.g. a
+ * branch that has an API this one lacks. Must be called before the first pkg().
+ */
+export function setPkgRoot(dir: string): void {
+  if (cached !== undefined) throw new Error('setPkgRoot() after the package was loaded');
+  pkgDir = dir;
+}
+
+/** The checkout whose dist/ is measured (workers load it too). */
+export function pkgRoot(): string {
+  return pkgDir ?? repoRoot();
+}
 
 /** The built package (dist/). */
 export function pkg(): Pkg {
-  cached ??= require(join(repoRoot(), 'dist')) as Pkg;
+  cached ??= require(join(pkgRoot(), 'dist')) as Pkg;
   return cached;
 }
 

@@ -99,7 +99,7 @@ export async function pkgCompact(
     const stop = new SharedArrayBuffer(4);
     worker = new Worker(join(__dirname, '..', 'workers', 'reader.js'), {
       workerData: {
-        root: opts.root,
+        root: opts.pkgRoot ?? opts.root,
         address: T,
         length: live * ps,
         pageSize: ps,

@@ -137,7 +137,7 @@ export async function jsFault(
   try {
     const resolve = resolverFn(op, s);
     if (faulter === 'worker') {
-      const w = await startWorker(opts.root, s.D, s.len);
+      const w = await startWorker(opts.pkgRoot ?? opts.root, s.D, s.len);
       const served = serve(s.uffd, total, resolve);
       const { ns } = await w.go();
       await served;

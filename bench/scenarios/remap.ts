@@ -24,7 +24,7 @@ interface RemapResult {
 function pkgRemap(opts: BenchOptions, mode: Mode, live: number): RemapResult {
   const out = execFileSync(
     process.execPath,
-    [join(__dirname, 'remap-child.js'), opts.root, `mode=${mode}`, `live=${live}`],
+    [join(__dirname, 'remap-child.js'), opts.pkgRoot ?? opts.root, `mode=${mode}`, `live=${live}`],
     { encoding: 'utf8', timeout: 300_000 },
   );
   return JSON.parse(out.trim().split('\n').pop()!) as RemapResult;
