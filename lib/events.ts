@@ -79,8 +79,11 @@ export type DecodedMessage =
   | UnmapEvent
   | UnknownEvent;
 
+/** A little-endian u64 field as a Number. Two 32-bit reads: no BigInt allocated per field (this
+ * runs for every fault). hi * 2^32 is exact and the one addition rounds to nearest, so values
+ * above 2^53 round exactly as Number(getBigUint64()) would. */
 function u64(view: DataView, off: number): number {
-  return Number(view.getBigUint64(off, true));
+  return view.getUint32(off, true) + view.getUint32(off + 4, true) * 4294967296;
 }
 
 /** Decodes `count` uffd_msg records from `bytes` (little-endian, 32 bytes each). */
@@ -348,6 +351,12 @@ export class EventStream {
     }
   }
 
+  // The poll stays armed after it delivered an event if the consumer asks for the next one
+  // straight away (a `for await` loop whose body does not await: its continuation runs, and calls
+  // next(), before the microtask queued below). Stopping and restarting the uv_poll for every
+  // event cost two epoll_ctl(2) calls per fault (bench/ scenario 1). Otherwise (a body that
+  // awaits, an abandoned iterator) the poll stops as before, so back-pressure holds and an idle
+  // stream does not keep the process alive.
   private onReadable = (status: number): void => {
     const w = this.waiter;
     if (w === undefined) {
@@ -359,13 +368,17 @@ export class EventStream {
       const ev = this.take();
       if (ev === undefined) return; // spurious wake-up: keep polling
       this.waiter = undefined;
-      this.stopPolling();
       w.resolve({ done: false, value: ev });
+      queueMicrotask(this.stopIfIdle);
     } catch (e) {
       this.waiter = undefined;
       this.stopPolling();
       w.reject(e);
     }
+  };
+
+  private stopIfIdle = (): void => {
+    if (this.waiter === undefined) this.stopPolling();
   };
 
   private startPolling(): void {
