@@ -19,6 +19,9 @@ main(async () => {
     ranges: [{ start: dst.address, len: ps, policy: 'move', source: src.address }],
   });
   const [ra, rb] = await Promise.all([a, b]);
+  // The counters are updated by the resolver thread after each ioctl returns, and the first
+  // resolution already woke both touches: wait for it to finish the second message too.
+  await until(() => r.counters().resolved + r.counters().eexist === 2, 'both messages handled');
   const counters = r.counters();
   uffd.close();
   return { counters, sums: [ra.sum, rb.sum] };
