@@ -112,7 +112,11 @@ expect() { # expect LABEL CMD...: run, and record a failure without stopping
 
 if [ "${SKIP_SUITE:-}" != 1 ]; then
   step "the whole suite, --privileged"
-  expect "suite in a privileged container" "${RUN[@]}" --privileged "$IMAGE"
+  # Except probe-x-system: its rows set up swap and nr_hugepages, which are host-wide (a
+  # container would change the host's), and swapon fails on the container's overlayfs anyway.
+  # The host's own npm test runs those rows.
+  expect "suite in a privileged container" "${RUN[@]}" --privileged "$IMAGE" \
+    npm test -- --testPathIgnorePatterns probe-x-system
   took "suite (--privileged)"
 fi
 
