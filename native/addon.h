@@ -80,5 +80,6 @@ void InitMemory(Napi::Env env, Napi::Object exports);
 void InitThreads(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
 void InitConstants(Napi::Env env, Napi::Object exports);
+void InitEngineProbe(Napi::Env env, Napi::Object exports);
 
 }  // namespace uffd

@@ -728,7 +728,10 @@ export function ioctlWriteprotect(ctx: SimCtx, start: Addr, len: Addr, mode: Add
       err = -U.EINVAL;
       break;
     }
-    const markers = !v.anonymous || ctx.has(U.F_WP_UNPOPULATED) || ctx.has(U.F_WP_ASYNC);
+    // The VMA's uffd decides (userfaultfd_wp_use_markers), not the one issuing the ioctl: any
+    // uffd of the mm may write-protect a range (no ctx check in mwriteprotect_range).
+    const owner = v.uffd!;
+    const markers = !v.anonymous || owner.has(U.F_WP_UNPOPULATED) || owner.has(U.F_WP_ASYNC);
     space.uffdWpRange(Math.max(s, v.start), Math.min(end, v.end), enable, markers);
     err = 0;
   }

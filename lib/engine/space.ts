@@ -96,7 +96,9 @@ export interface SimulatedSpaceOptions {
 export class SimMachine {
   readonly pages: PageStore;
   readonly swap = new SwapStore();
-  readonly shmem = new Map<number, { pages: Map<number, number>; refs: number }>();
+  readonly shmem = new Map<number, { pages: Map<number, number> }>();
+  /** Live processes (a shmem object lives while any of them maps it). */
+  readonly spaces = new Set<SimulatedSpace>();
   nextPid = 1000;
   nextTid = 100000;
   nextAnonVma = 1;
@@ -160,6 +162,12 @@ export class SimulatedSpace implements AddressSpace {
   private readonly children = new Set<SimulatedSpace>();
   /** Operations blocked until a non-cooperative event is read (see `settled()`). */
   private readonly blockers = new Set<Promise<void>>();
+  /**
+   * While an mremap runs, its UNMAP events are held here: the kernel completes them after the
+   * move (mremap_userfaultfd_complete() first: REMAP, then the UNMAPs; E12b).
+   */
+  private eventSink: { ctx: SimCtx; msg: Uint8Array }[] | null = null;
+  private remapEvent: { ctx: SimCtx; msg: Uint8Array } | null = null;
   private mmapBase: number;
 
   constructor(options: SimulatedSpaceOptions = {}, machine?: SimMachine) {
@@ -193,6 +201,7 @@ export class SimulatedSpace implements AddressSpace {
     this.pt = new PageTables(pageSize);
     this.sys = new SimKernel(this);
     this.pid = this.machine.nextPid++;
+    this.machine.spaces.add(this);
     // Top-down allocation below a base like the kernel's mmap_base, PMD-aligned.
     this.mmapBase = Math.floor((this.taskSize * 0.98) / this.pmdSize) * this.pmdSize;
   }
@@ -363,7 +372,11 @@ export class SimulatedSpace implements AddressSpace {
     const pi = Math.floor(vpn / ptrs);
     const idx = vpn % ptrs;
     const uf = (reason: number): FaultResult => this.userfault(v, write, user, reason);
-    if (!v.anonymous) return this.shmemFault(v, addr, write, user);
+    if (!v.anonymous) {
+      return (v.flags & VM_SHARED) !== 0
+        ? this.shmemFault(v, addr, write, user)
+        : this.privateFileFault(v, addr, write);
+    }
     let p = this.pt.pmd(pi);
     if (p !== undefined && p.kind === PMD_THP) {
       if (!write) return DONE;
@@ -502,6 +515,43 @@ export class SimulatedSpace implements AddressSpace {
       return this.userfault(v, write, user, VM_UFFD_MINOR);
     }
     this.pages.mapcount[id]!++;
+    p.ptes[idx] = id;
+    p.bits[idx] = 0;
+    return DONE;
+  }
+
+  /**
+   * A private mapping of a file: reads map the page-cache page, a write copies it into an
+   * anonymous page (CoW). Only as much as the probes need (C35, B14: such VMAs are refused).
+   */
+  private privateFileFault(v: Vma, addr: number, write: boolean): FaultResult {
+    const vpn = this.vpn(addr);
+    const p = this.pt.allocTable(Math.floor(vpn / this.pt.ptrs));
+    const idx = vpn % this.pt.ptrs;
+    const pte = p.ptes[idx]!;
+    let file = this.machine.shmem.get(v.file);
+    if (file === undefined) {
+      file = { pages: new Map() };
+      this.machine.shmem.set(v.file, file);
+    }
+    const pgoff = v.pgoff + (addr - v.start) / this.pageSize;
+    let fid = file.pages.get(pgoff);
+    if (fid === undefined) {
+      fid = this.pages.alloc();
+      this.pages.flags[fid] = P_SHMEM;
+      file.pages.set(pgoff, fid);
+    }
+    if (pte > 0 && (!write || (this.pages.flags[pte]! & P_SHMEM) === 0)) return DONE;
+    if (pte === PTE_POISON) return 'bus';
+    if (!write) {
+      this.pages.mapcount[fid]!++;
+      p.ptes[idx] = fid;
+      return DONE;
+    }
+    this.anonVmaPrepare(v);
+    const id = this.pages.copyOf(fid);
+    this.pages.mapcount[id] = 1;
+    if (pte > 0) this.pages.unmapOne(pte);
     p.ptes[idx] = id;
     p.bits[idx] = 0;
     return DONE;
@@ -668,14 +718,13 @@ export class SimulatedSpace implements AddressSpace {
     if (shared) {
       flags |= VM_SHARED;
       file = this.machine.nextFile++;
-      this.machine.shmem.set(file, { pages: new Map(), refs: 0 });
+      this.machine.shmem.set(file, { pages: new Map() });
       pgoff = 0;
     } else if ((flags & VM_WRITE) !== 0) {
       flags |= VM_ACCOUNT;
     }
     const v = new Vma(addr, addr + l, flags, pgoff, file, 0, null);
     if (shared) {
-      this.machine.shmem.get(file)!.refs++;
       this.vmas.insert(v);
     } else {
       this.vmas.insertMerged(v);
@@ -698,16 +747,22 @@ export class SimulatedSpace implements AddressSpace {
       if (v.file !== 0) this.dropFileRef(v.file);
     }
     if (removed.length > 0) this.freePgtables(start, end);
-    for (const ctx of ctxs) this.block(ctx, eventMsg(U.UFFD_EVENT_UNMAP, start, end));
+    for (const ctx of ctxs) {
+      const msg = eventMsg(U.UFFD_EVENT_UNMAP, start, end);
+      if (this.eventSink !== null) this.eventSink.push({ ctx, msg });
+      else void this.block(ctx, msg);
+    }
   }
 
+  /** Frees a shmem object once no VMA of any process maps it any more. */
   private dropFileRef(file: number): void {
     const f = this.machine.shmem.get(file);
     if (f === undefined) return;
-    if (--f.refs <= 0) {
-      for (const id of f.pages.values()) this.pages.release(id);
-      this.machine.shmem.delete(file);
+    for (const sp of this.machine.spaces) {
+      if (sp.vmas.list.some((v) => v.file === file)) return;
     }
+    for (const id of f.pages.values()) this.pages.release(id);
+    this.machine.shmem.delete(file);
   }
 
   /** The caller sleeps until the monitor reads the event (userfaultfd_event_wait_completion). */
@@ -908,7 +963,21 @@ export class SimulatedSpace implements AddressSpace {
 
   /** MADV_PAGEOUT: exclusive, unpinned, unshared anon pages become swap entries (if swap). */
   private pageout(v: Vma, s: number, e: number): void {
-    if (!this.machine.opts.swap || !v.anonymous) return;
+    if (!v.anonymous) {
+      // shmem: reclaim unmaps the page; it stays in the page cache (written to swap if any).
+      for (let a = s; a < e; a += this.pageSize) {
+        const vpn = a / this.pageSize;
+        const p = this.pt.pmd(Math.floor(vpn / this.pt.ptrs));
+        const i = vpn % this.pt.ptrs;
+        const id = p?.ptes[i] ?? 0;
+        if (p === undefined || id <= 0 || this.pages.mapcount[id] !== 1) continue;
+        this.pages.mapcount[id] = 0;
+        p.ptes[i] = PTE_NONE;
+        p.bits[i] = 0;
+      }
+      return;
+    }
+    if (!this.machine.opts.swap) return;
     const ps = this.pageSize;
     for (let a = s; a < e; a += ps) {
       const vpn = a / ps;
@@ -934,21 +1003,59 @@ export class SimulatedSpace implements AddressSpace {
     }
   }
 
+  /**
+   * mremap(2) as 6.18 does it: flag and alignment checks (EINVAL); a shrink unmaps the tail; a
+   * grow extends in place when the old range ends its VMA and the space after is free, else
+   * moves (MAYMOVE) or fails (ENOMEM); MREMAP_FIXED/DONTUNMAP validate the source before the
+   * destination is unmapped. Since 6.17 a FIXED move with old_len == new_len may span several
+   * VMAs and gaps: each VMA piece moves on its own, a uffd-armed one stops it with EFAULT
+   * (pieces before it stay moved), and a range starting in a gap is EFAULT.
+   */
   mremap(addr: number, oldLen: number, newLen: number, options: SpaceMremapOptions = {}): number {
+    const sink: { ctx: SimCtx; msg: Uint8Array }[] = [];
+    this.eventSink = sink;
+    this.remapEvent = null;
+    try {
+      return this.doMremap(addr, oldLen, newLen, options);
+    } finally {
+      this.eventSink = null;
+      const remap = this.remapEvent as { ctx: SimCtx; msg: Uint8Array } | null;
+      this.remapEvent = null;
+      if (remap !== null) void this.block(remap.ctx, remap.msg);
+      for (const e of sink) void this.block(e.ctx, e.msg);
+    }
+  }
+
+  private doMremap(
+    addr: number,
+    oldLen: number,
+    newLen: number,
+    options: SpaceMremapOptions,
+  ): number {
     const relocate = options.relocateAnon === true;
     const fixed = options.fixed;
     const mayMove = options.mayMove === true || fixed !== undefined;
     const dontUnmap = options.dontUnmap === true;
     if (relocate && !this.machine.opts.mremapRelocateAnon) fail(U.EINVAL, 'mremap', addr);
-    if (fixed !== undefined && !mayMove) fail(U.EINVAL, 'mremap', addr);
     if (dontUnmap && (!mayMove || oldLen !== newLen)) fail(U.EINVAL, 'mremap', addr);
     if (!this.aligned(addr)) fail(U.EINVAL, 'mremap', addr);
     const ol = this.pageAlign(oldLen);
     const nl = this.pageAlign(newLen);
     if (nl === 0) fail(U.EINVAL, 'mremap', addr);
+    if (fixed !== undefined) {
+      if (!this.aligned(fixed)) fail(U.EINVAL, 'mremap', addr);
+      if (nl > this.taskSize || fixed > this.taskSize - nl) fail(U.EINVAL, 'mremap', addr);
+      if (addr + ol > fixed && fixed + nl > addr) fail(U.EINVAL, 'mremap', addr);
+      const v = this.vmas.find(addr);
+      if (ol === nl && (v === undefined || addr + ol > v.end)) {
+        return this.mremapMulti(addr, ol, fixed, dontUnmap, relocate);
+      }
+    }
     if (fixed !== undefined || dontUnmap) {
       return this.mremapTo(addr, ol, nl, fixed, dontUnmap, relocate);
     }
+    // 6.18 looks the VMA up first, even for a shrink or an unchanged length (EFAULT).
+    if (this.vmas.find(addr) === undefined) fail(U.EFAULT, 'mremap', addr);
     if (ol >= nl) {
       if (ol > nl) this.unmapRange(addr + nl, addr + ol);
       return addr;
@@ -968,9 +1075,9 @@ export class SimulatedSpace implements AddressSpace {
           this.vmas.canMergeBefore(next, v.end, this.vmas.pages(v), v) &&
           VmaList.anonCompatible(v.anonVma, next.anonVma)
         ) {
+          this.vmas.remove(next);
           v.end = next.end;
           v.anonVma ||= next.anonVma;
-          this.vmas.remove(next);
         }
         if ((v.flags & VM_LOCKED) !== 0) this.populate(oldEnd, oldEnd + delta, true);
         return addr;
@@ -979,6 +1086,28 @@ export class SimulatedSpace implements AddressSpace {
     if (!mayMove) fail(U.ENOMEM, 'mremap', addr);
     const to = this.findGap(nl, this.pageSize);
     return this.moveVma(v, addr, ol, nl, to, false, relocate);
+  }
+
+  /** A FIXED move of [addr, addr+len) spanning several VMAs (6.17+). */
+  private mremapMulti(
+    addr: number,
+    len: number,
+    to: number,
+    dontUnmap: boolean,
+    relocate: boolean,
+  ): number {
+    if (this.vmas.find(addr) === undefined) fail(U.EFAULT, 'mremap', addr);
+    const pieces = this.vmas
+      .range(addr, addr + len)
+      .map((v) => [Math.max(addr, v.start), Math.min(addr + len, v.end)] as const);
+    for (const [s, e] of pieces) {
+      const v = this.vmas.find(s)!;
+      if ((v.flags & VM_UFFD_FLAGS) !== 0) fail(U.EFAULT, 'mremap', addr);
+      const t = to + (s - addr);
+      this.unmapRange(t, t + (e - s));
+      this.moveVma(this.vmas.find(s)!, s, e - s, e - s, t, dontUnmap, relocate);
+    }
+    return to;
   }
 
   /** vma_to_resize(): the old range must lie in one VMA. */
@@ -999,21 +1128,23 @@ export class SimulatedSpace implements AddressSpace {
     dontUnmap: boolean,
     relocate: boolean,
   ): number {
-    let to = fixed ?? 0;
-    if (fixed !== undefined) {
-      if (!this.aligned(fixed)) fail(U.EINVAL, 'mremap', addr);
-      if (nl > this.taskSize || fixed > this.taskSize - nl) fail(U.EINVAL, 'mremap', addr);
-      if (addr + ol > fixed && fixed + nl > addr) fail(U.EINVAL, 'mremap', addr);
-      this.unmapRange(fixed, fixed + nl);
-    }
+    // The source is validated (for the length that will move) before anything is unmapped.
+    this.vmaToResize(addr, Math.min(ol, nl), nl);
     if (ol > nl) {
       this.unmapRange(addr + nl, addr + ol);
       ol = nl;
     }
-    const v = this.vmaToResize(addr, ol, nl);
-    if (dontUnmap && (v.flags & VM_SPECIAL) !== 0) fail(U.EINVAL, 'mremap', addr);
-    if (fixed === undefined) to = this.findGap(nl, this.pageSize);
-    return this.moveVma(v, addr, ol, nl, to, dontUnmap, relocate);
+    if (dontUnmap && (this.vmas.find(addr)!.flags & VM_SPECIAL) !== 0) {
+      fail(U.EINVAL, 'mremap', addr);
+    }
+    let to: number;
+    if (fixed !== undefined) {
+      to = fixed;
+      this.unmapRange(fixed, fixed + nl);
+    } else {
+      to = this.findGap(nl, this.pageSize);
+    }
+    return this.moveVma(this.vmas.find(addr)!, addr, ol, nl, to, dontUnmap, relocate);
   }
 
   /** move_vma(): copy_vma at the destination (merging), move the page tables, unmap the old. */
@@ -1041,7 +1172,6 @@ export class SimulatedSpace implements AddressSpace {
       relocated = true;
     }
     const nv = new Vma(to, to + nl, v.flags, pgoff, v.file, anonVma, v.uffd);
-    if (v.file !== 0) this.machine.shmem.get(v.file)!.refs++;
     this.splitHugeAt(from);
     this.splitHugeAt(from + ol);
     let merged = v.file === 0 ? this.vmas.insertMerged(nv) : (this.vmas.insert(nv), nv);
@@ -1070,7 +1200,7 @@ export class SimulatedSpace implements AddressSpace {
     } else {
       this.unmapRange(from, from + ol);
     }
-    if (keepUffd) this.block(ctx, eventMsg(U.UFFD_EVENT_REMAP, from, to, ol));
+    if (keepUffd) this.remapEvent = { ctx, msg: eventMsg(U.UFFD_EVENT_REMAP, from, to, ol) };
     if ((merged.flags & VM_LOCKED) !== 0 && nl > ol) this.populate(to + ol, to + nl, true);
     return to;
   }
@@ -1163,7 +1293,6 @@ export class SimulatedSpace implements AddressSpace {
           cv.flags &= ~VM_UFFD_FLAGS;
         }
       }
-      if (cv.file !== 0) this.machine.shmem.get(cv.file)!.refs++;
       child.vmas.list.push(cv);
       if (v.anonVma !== 0 || v.uffd?.has(U.F_EVENT_FORK)) this.copyPageRange(child, v, cv);
     }
@@ -1249,14 +1378,17 @@ export class SimulatedSpace implements AddressSpace {
     if (!this.alive) return;
     for (const c of [...this.children]) c.exit();
     this.sys.closeAll();
+    const files = new Set<number>();
     for (const v of [...this.vmas.list]) {
       this.zapRange(v.start, v.end, false);
-      if (v.file !== 0) this.dropFileRef(v.file);
+      if (v.file !== 0) files.add(v.file);
     }
     this.vmas.list.length = 0;
+    for (const f of files) this.dropFileRef(f);
     this.pt.pmds.clear();
     this.pt.pmdTables.clear();
     this.alive = false;
+    this.machine.spaces.delete(this);
   }
 
   userfaultfd(options?: OpenOptions): Userfaultfd {

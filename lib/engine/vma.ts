@@ -234,29 +234,30 @@ export class VmaList {
     if (mergeLeft && mergeRight && !VmaList.anonCompatible(prev!.anonVma, next!.anonVma)) {
       mergeRight = false;
     }
+    // Removals first: the list is searched by address, so shapes change only afterwards.
     if (mergeLeft && mergeRight) {
-      prev!.end = next!.end;
-      prev!.anonVma ||= v.anonVma || next!.anonVma;
       this.remove(v);
       this.remove(next!);
+      prev!.end = next!.end;
+      prev!.anonVma ||= v.anonVma || next!.anonVma;
       return prev!;
     }
     if (mergeLeft) {
-      prev!.end = end;
-      prev!.anonVma ||= v.anonVma;
       if (rightSide) this.remove(v);
       else {
         v.pgoff += (end - v.start) / ps;
         v.start = end;
       }
+      prev!.end = end;
+      prev!.anonVma ||= v.anonVma;
       return prev!;
     }
     if (mergeRight) {
+      if (leftSide) this.remove(v);
+      else v.end = start;
       next!.start = start;
       next!.pgoff = pgoff;
       next!.anonVma ||= v.anonVma;
-      if (leftSide) this.remove(v);
-      else v.end = start;
       return next!;
     }
     let mid = v;
@@ -283,9 +284,9 @@ export class VmaList {
       mergeRight = false;
     }
     if (mergeLeft && mergeRight) {
+      this.remove(next!);
       prev!.end = next!.end;
       prev!.anonVma ||= nv.anonVma || next!.anonVma;
-      this.remove(next!);
       return prev!;
     }
     if (mergeLeft) {
