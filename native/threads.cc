@@ -211,6 +211,13 @@ Napi::Value Touch(const Napi::CallbackInfo& info) {
 // ---- fork helpers ----------------------------------------------------------------------------
 // A multi-threaded process may fork when the child calls only async-signal-safe functions
 // until it exits: pause(2), ioctl(2), write(2), sendmsg(2) and _exit(2) are.
+//
+// The fork is a raw clone(SIGCHLD), not glibc's fork(): glibc holds its malloc and stdio locks
+// across the clone syscall, and with UFFD_FEATURE_EVENT_FORK that syscall sleeps until the
+// monitor reads the FORK event; a monitor thread (the JS thread) that mallocs meanwhile waits
+// on those locks forever (seen intermittently in test/engine probe E11). The children here
+// never touch glibc state that fork() would have prepared.
+pid_t RawFork() { return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)); }
 
 // forkPause() -> Promise<pid>: a child that shares every page copy-on-write (making them
 // !PageAnonExclusive, spec §2.4) and only waits to be killed.
@@ -219,7 +226,7 @@ Napi::Value ForkPause(const Napi::CallbackInfo& info) {
   return StartTask(
       info.Env(),
       [pid] {
-        pid_t p = fork();
+        pid_t p = RawFork();
         if (p == 0) {
           for (;;) pause();
         }
@@ -262,7 +269,7 @@ Napi::Value ForkIoctl(const Napi::CallbackInfo& info) {
           out->first = -errno;
           return;
         }
-        pid_t p = fork();
+        pid_t p = RawFork();
         if (p == 0) {
           int64_t res[2];
           int ret;
@@ -326,7 +333,7 @@ Napi::Value OrphanUffd(const Napi::CallbackInfo& info) {
           *out = -errno;
           return;
         }
-        pid_t p = fork();
+        pid_t p = RawFork();
         if (p == 0) {
           int u = static_cast<int>(syscall(SYS_userfaultfd, flags));
           ApiArg api{kApi, features, 0};

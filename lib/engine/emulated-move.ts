@@ -203,11 +203,21 @@ export class EmulatedMoveUffd implements RawUffd {
       }
       return has;
     };
+    // The kernel moves page by page: with overlapping ranges, a dst page may be a src page
+    // that has already moved away (C37). Track what the earlier pages changed.
+    const after = new Map<number, boolean>(); // vpn -> populated now
+    const overlap = src < dst + len && dst < src + len;
     const kinds: Kind[] = [];
     let err = 0;
     for (let i = 0; i < n; i++) {
       const svpn = src / ps + i;
+      const dvpn = dst / ps + i;
       const d = decodePage(dPages[i]!);
+      if (after.has(dvpn)) {
+        d.present = after.get(dvpn)!;
+        d.swapped = false;
+        d.thp = false;
+      }
       if (d.thp && d.present) {
         err = -U.EEXIST; // a dst THP is checked before src's pte table (X24)
         break;
@@ -221,6 +231,11 @@ export class EmulatedMoveUffd implements RawUffd {
         break;
       }
       const s = decodePage(sPages[i]!);
+      if (after.has(svpn)) {
+        s.present = after.get(svpn)!;
+        s.swapped = s.marker = false;
+        s.exclusive = true;
+      }
       let k: Kind;
       if (s.present) {
         if (s.zero) k = Kind.Zero;
@@ -246,6 +261,10 @@ export class EmulatedMoveUffd implements RawUffd {
         break;
       }
       kinds.push(k);
+      if (overlap) {
+        after.set(svpn, false);
+        after.set(dvpn, k !== Kind.None);
+      }
     }
     // Do the prefix in runs: COPY (or ZEROPAGE) into dst, then drop src.
     const b = native();
@@ -255,7 +274,8 @@ export class EmulatedMoveUffd implements RawUffd {
     while (i < kinds.length) {
       const k = kinds[i]!;
       let j = i + 1;
-      while (j < kinds.length && kinds[j] === k) j++;
+      // Overlapping ranges go page by page (each COPY sees the previous DONTNEED).
+      while (!overlap && j < kinds.length && kinds[j] === k) j++;
       const off = i * ps;
       const runLen = (j - i) * ps;
       if (k !== Kind.None) {

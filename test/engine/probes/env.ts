@@ -80,7 +80,12 @@ export interface ProbeEnv {
   cleanup(): Promise<void>;
 }
 
-const ROOT = path.join(__dirname, '..', '..', '..');
+/** The package root (where dist/ and build/ are), found upwards from here. */
+const ROOT = ((): string => {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, 'binding.gyp')) && path.dirname(d) !== d) d = path.dirname(d);
+  return d;
+})();
 /** Rows that change system settings (hugetlb pool, KSM, swap) run on the kernel only if set. */
 export const SYSTEM_ROWS = process.env.UFFD_TEST_SYSTEM === '1';
 
@@ -144,6 +149,8 @@ abstract class BaseEnv {
 
 class KernelEnv extends BaseEnv implements ProbeEnv {
   readonly name = 'kernel' as const;
+  /** Userfaultfds are opened with this moveEmulation option ('always': the emulated MOVE). */
+  moveEmulation: 'auto' | 'always' | 'never' = 'auto';
   readonly space = kernelSpace();
   readonly sim = undefined;
   readonly pmd = 2 * 1024 * 1024;
@@ -181,7 +188,9 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
   }
 
   uffd(features?: FeatureName[], userModeOnly = true): Userfaultfd {
-    return this.track(this.space.userfaultfd({ features, userModeOnly }));
+    return this.track(
+      this.space.userfaultfd({ features, userModeOnly, moveEmulation: this.moveEmulation }),
+    );
   }
 
   async forkIoctl(
@@ -426,11 +435,14 @@ class SimEnv extends BaseEnv implements ProbeEnv {
 }
 
 export function makeEnv(
-  name: 'kernel' | 'simulated',
+  name: 'kernel' | 'simulated' | 'emulated',
   pageSize = 4096,
   profile: '6.18' | 'rfc-2015' = '6.18',
 ): ProbeEnv {
-  return name === 'kernel' ? new KernelEnv() : new SimEnv(pageSize, profile);
+  if (name === 'simulated') return new SimEnv(pageSize, profile);
+  const k = new KernelEnv();
+  if (name === 'emulated') k.moveEmulation = 'always';
+  return k;
 }
 
 /** Runs a script as uid/gid 65534 (A20): returns its stdout. */
