@@ -47,14 +47,18 @@ describe('kernel (this machine)', () => {
       test.skip(`${row.id} ${row.what} [${skip}]`, () => {});
       continue;
     }
-    test(`${row.id} ${row.what}`, async () => {
-      const env = makeEnv('kernel');
-      try {
-        expect(await row.run(env)).toBe(row.expect(env.ps, env.pmd));
-      } finally {
-        await env.cleanup();
-      }
-    });
+    test(
+      `${row.id} ${row.what}`,
+      async () => {
+        const env = makeEnv('kernel');
+        try {
+          expect(await row.run(env)).toBe(row.expect(env.ps, env.pmd));
+        } finally {
+          await env.cleanup();
+        }
+      },
+      row.timeout,
+    );
   }
 });
 
@@ -80,6 +84,14 @@ const EMULATION_DIFFERS: Record<string, { observed: string; why: string }> = {
     observed: 'src_thp=1 ret=0 field=1048576 dst_thp=0 src_tail_present=1 src_tail_thp=1',
     why: 'MADV_DONTNEED of half a THP splits the PMD but leaves the folio large (deferred split)',
   },
+  X6: {
+    observed: 'src_swapped=1 ret=0 field=4096 dst_swapped=0 src_empty=1 dst[0]=0x4b',
+    why: 'COPY reads src, which swaps it in: dst gets a present page, not the swap entry',
+  },
+  X7: {
+    observed: 'src_swapped=1 ret=0 field=4096',
+    why: 'pagemap does not show pte_swp_exclusive: a shared swap entry is copied',
+  },
   X25: {
     observed: 'ret=-1 ENOENT field=-ENOENT',
     why: 'an emptied but still existing pte table looks like no table in pagemap',
@@ -94,15 +106,19 @@ describe('kernel, MOVE emulated (moveEmulation: always)', () => {
       test.skip(`${row.id} ${row.what} [${skip}]`, () => {});
       continue;
     }
-    test(`${row.id} ${row.what}`, async () => {
-      const env = makeEnv('emulated');
-      try {
-        const differs = EMULATION_DIFFERS[row.id];
-        expect(await row.run(env)).toBe(differs?.observed ?? row.expect(env.ps, env.pmd));
-      } finally {
-        await env.cleanup();
-      }
-    });
+    test(
+      `${row.id} ${row.what}`,
+      async () => {
+        const env = makeEnv('emulated');
+        try {
+          const differs = EMULATION_DIFFERS[row.id];
+          expect(await row.run(env)).toBe(differs?.observed ?? row.expect(env.ps, env.pmd));
+        } finally {
+          await env.cleanup();
+        }
+      },
+      row.timeout,
+    );
   }
 });
 

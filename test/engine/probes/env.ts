@@ -290,11 +290,11 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
     if (!SYSTEM_ROWS) throw new Unsupported('KSM needs ksmd running (UFFD_TEST_SYSTEM=1)');
     const MADV_MERGEABLE = 12;
     native().madvise(addr, len, MADV_MERGEABLE);
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 600; i++) {
       if (this.ksmPage(addr)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error('KSM did not merge the pages in 10 s');
+    throw new Error('KSM did not merge the pages in 30 s (raise /sys/kernel/mm/ksm/pages_to_scan)');
   }
 
   private ksmPage(addr: number): boolean {
@@ -310,7 +310,16 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
     if (fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length < 2) {
       throw new Unsupported('no swap device is active');
     }
-    this.space.madvise(addr, len, 'pageout');
+    // Reclaim is best effort (a page still in a per-CPU LRU batch is skipped): retry.
+    for (let i = 0; i < 50; i++) {
+      this.space.madvise(addr, len, 'pageout');
+      if (this.space.pageInfo(addr, len).every((p) => p.swapped)) return;
+      const t = Date.now() + 20;
+      while (Date.now() < t) {
+        // a short pause without yielding (the caller is synchronous)
+      }
+    }
+    throw new Error('MADV_PAGEOUT did not swap the range out');
   }
 
   pin(): () => void {

@@ -16,6 +16,8 @@ export interface Row {
   what: string;
   expect: (ps: number, pmd: number) => string;
   needs?: Needs;
+  /** A longer jest timeout (KSM merging waits for ksmd). */
+  timeout?: number;
   run: (e: ProbeEnv) => Promise<string>;
 }
 
@@ -1894,6 +1896,7 @@ export const ROWS: Row[] = [
     what: 'MOVE a KSM-merged page',
     expect: () => 'ksm=1 ret=-1 EBUSY field=-EBUSY',
     needs: 'ksm',
+    timeout: 60000,
     run: async (e) => {
       const { u, src, dst } = await pair(e, 2, 0x4b);
       await e.ksm(src, 2 * e.ps);
