@@ -211,6 +211,10 @@ export class Userfaultfd {
       want = available & (1n << BigInt(FEATURE_BITS.threadId));
     } else {
       want = featureMask(wanted);
+      // UFFD_FEATURE_MOVE is informational (the kernel never checks it, spec C52): where the
+      // kernel lacks MOVE and the emulation will provide move(), it is not requested.
+      const moveBit = 1n << BigInt(FEATURE_BITS.move);
+      if ((available & moveBit) === 0n && moveEmulation !== 'never') want &= ~moveBit;
       const missing = featureNames(want & ~available);
       if (missing.length > 0) {
         throw new UffdError(

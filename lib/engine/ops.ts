@@ -87,6 +87,12 @@ export function validateRange(
   return 0;
 }
 
+/** `mode & ~allowed` for a u64 mode (Number fast path; BigInt for values past 2^53). */
+function badMode(mode: Addr, allowed: number): boolean {
+  if (typeof mode === 'number' && mode >= 0 && mode <= 0xffffffff) return (mode & ~allowed) !== 0;
+  return (BigInt(mode) & ~BigInt(allowed)) !== 0n;
+}
+
 /** vma_move_compatible(): none of PFNMAP, IO, HUGETLB, MIXEDMAP, SHADOW_STACK. */
 const MOVE_INCOMPATIBLE = VM_PFNMAP | VM_IO | VM_HUGETLB | VM_MIXEDMAP | VM_SHADOW_STACK;
 
@@ -109,10 +115,10 @@ export function ioctlMove(
   if (e) return r(e);
   e = validateRange(caller, src, len);
   if (e) return r(e);
-  const m = Number(BigInt(mode) & 0xffffffffn);
-  if (BigInt(mode) & ~BigInt(U.UFFDIO_MOVE_MODE_DONTWAKE | U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES)) {
+  if (badMode(mode, U.UFFDIO_MOVE_MODE_DONTWAKE | U.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES)) {
     return r(-U.EINVAL);
   }
+  const m = Number(mode);
   const d = Number(dst);
   const s = Number(src);
   const l = Number(len);
@@ -439,7 +445,7 @@ export function ioctlMfill(
   }
   const e = validateRange(space, dst, len);
   if (e) return r(e);
-  if (BigInt(mode) & ~BigInt(MFILL_MODES[kind])) return r(-U.EINVAL);
+  if (badMode(mode, MFILL_MODES[kind])) return r(-U.EINVAL);
   if (!space.alive) return r(-U.ESRCH);
   const m = Number(mode);
   const d = Number(dst);
