@@ -5,7 +5,7 @@
  * returns -1/EAGAIN with a positive result field, which surfaces as `code: 'EAGAIN'` with
  * `bytesDone > 0`; `complete*()` finishes such an operation or surfaces the real error.
  */
-import { native } from './binding';
+import { native, nativeAvailable } from './binding';
 import { k } from './constants';
 import { UffdError, closedError } from './errors';
 import {
@@ -195,6 +195,16 @@ export class Userfaultfd {
     } catch (e) {
       if (backend === 'auto' && e instanceof UffdError && isUnavailable(e)) {
         return simulatedOpen(opts, e);
+      }
+      if (backend === 'auto' && !(e instanceof UffdError) && !nativeAvailable()) {
+        // No addon here (not Linux, no prebuild): the kernel path does not exist at all.
+        const reason = new UffdError(
+          'ERR_UFFD_UNSUPPORTED',
+          `the native addon cannot load: ${(e as Error).message}`,
+          undefined,
+          { cause: e },
+        );
+        return simulatedOpen(opts, reason);
       }
       throw e;
     }

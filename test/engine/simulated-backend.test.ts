@@ -2,6 +2,7 @@
  * The simulated backend through the public API: open / auto fallback, the same Userfaultfd
  * class (events, errors, complete*, batches), page sizes, and mremap's RELOCATE_ANON model.
  */
+import { spawnSync } from 'node:child_process';
 import { SimulatedSpace, Userfaultfd, UffdError, kernelSpace, spaceOf } from '../../lib';
 import type { UffdEvent } from '../../lib/events';
 import { kernelAvailable } from './helpers/backends';
@@ -37,6 +38,42 @@ describe('opening', () => {
     const [first, second] = out.split('\n');
     expect(JSON.parse(first!)).toEqual({ backend: 'simulated', code: 'EPERM' });
     expect(second).toBe('EPERM');
+  });
+
+  test("backend: 'auto' falls back when the addon cannot load at all (not Linux)", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const u = require(${JSON.stringify(ROOT)} + '/dist');
+        const uffd = u.Userfaultfd.open({ backend: 'auto' });
+        const sp = u.spaceOf(uffd);
+        const a = sp.mmap(sp.pageSize);
+        uffd.register(a, sp.pageSize);
+        (async () => {
+          const it = uffd.events();
+          const w = sp.write(a + 5, new Uint8Array([7]));
+          const ev = (await it.next()).value;
+          uffd.zeropage(a, sp.pageSize);
+          await w;
+          console.log(JSON.stringify({ backend: uffd.backend, why: uffd.fallbackReason.code,
+            ev: ev.kind, byte: (await sp.read(a + 5, 1))[0] }));
+          uffd.close();
+        })();`,
+      ],
+      {
+        env: { ...process.env, USERFAULTFD_ADDON_DIR: '/nonexistent' },
+        encoding: 'utf8',
+        timeout: 20000,
+      },
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      backend: 'simulated',
+      why: 'ERR_UFFD_UNSUPPORTED',
+      ev: 'missing',
+      byte: 7,
+    });
   });
 
   test("backend: 'auto' uses the kernel where it works", () => {
