@@ -474,7 +474,7 @@ function mfillAtomic(
   if (v.uffd === null) return -U.ENOENT;
   if (ctx.mmapChanging > 0) return -U.EAGAIN;
   if (wp && (v.flags & VM_UFFD_WP) === 0) return -U.EINVAL;
-  if ((v.flags & VM_HUGETLB) !== 0) return mfillHugetlb(kind, space, v, dst, src, len);
+  if ((v.flags & VM_HUGETLB) !== 0) return mfillHugetlb(kind, space, dst, len);
   if (kind === 'continue' && v.anonymous) return -U.EINVAL;
   const ps = space.pageSize;
   const pt = space.pt;
@@ -591,14 +591,7 @@ function readKernel(caller: SimulatedSpace, addr: number, len: number): Uint8Arr
 }
 
 /** mfill_atomic_hugetlb(): huge-page-sized steps; ZEROPAGE is refused (X10–X12). */
-function mfillHugetlb(
-  kind: MfillKind,
-  space: SimulatedSpace,
-  v: Vma,
-  dst: number,
-  _src: Addr | Uint8Array,
-  len: number,
-): number {
+function mfillHugetlb(kind: MfillKind, space: SimulatedSpace, dst: number, len: number): number {
   const hps = space.pmdSize;
   if (kind === 'zeropage') return -U.EINVAL;
   if (dst % hps !== 0 || len % hps !== 0) return -U.EINVAL;
@@ -612,7 +605,6 @@ function mfillHugetlb(
     const p = space.pt.allocTable(pi);
     p.kind = PMD_THP;
     p.head = head;
-    void v;
     done += hps;
   }
   return done;
@@ -745,8 +737,3 @@ export function ioctlWriteprotect(ctx: SimCtx, start: Addr, len: Addr, mode: Add
   if (!enable && !dontWake) ctx.wake(s, end - s);
   return 0;
 }
-
-// Keep the marker constant referenced for readers of this file: MOVE treats it as EFAULT.
-void PTE_WPMARK;
-void PMD_HUGE_ZERO;
-void PMD_THP;
