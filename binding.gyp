@@ -13,7 +13,8 @@
             "native/uffd_ioctls.cc",
             "native/scm.cc",
             "native/watchdog.cc",
-            "native/resolver.cc"
+            "native/resolver.cc",
+            "native/engine_probe.cc"
           ],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -100,6 +100,8 @@ export interface NativeBinding {
   forkIoctl(fd: number, op: number, a: U64, b: U64, len: U64, mode: U64): Promise<[number, number]>;
   orphanUffd(flags: number, features: U64): Promise<number>;
   gettid(): number;
+  /** poll(2) on one fd: revents, or -errno (engine probes, native/engine_probe.cc). */
+  pollFd(fd: number, events: number, timeoutMs: number): number;
   Poller: new (fd: number, onReadable: (status: number, events: number) => void) => NativePoller;
   // native/scm.cc
   sendFds(socketFd: number, fds: number[], payload: Uint8Array, timeoutMs: number): Promise<number>;

@@ -4,7 +4,18 @@ import { native } from './binding';
 let frozen: Readonly<Record<string, number>> | undefined;
 
 export function constants(): Readonly<Record<string, number>> {
-  frozen ??= Object.freeze({ ...native().constants });
+  if (frozen === undefined) {
+    let table: Readonly<Record<string, number>>;
+    try {
+      table = native().constants;
+    } catch {
+      // No addon (not Linux, no build): the uffd uAPI numbers still work for the simulated
+      // backend; the mm syscalls need the addon anyway.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      table = (require('./engine/uapi') as typeof import('./engine/uapi')).UAPI_CONSTANTS;
+    }
+    frozen = Object.freeze({ ...table });
+  }
   return frozen;
 }
 

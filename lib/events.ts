@@ -341,9 +341,13 @@ export class EventStream {
       if (m.type === 'fork') {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { Userfaultfd } = require('./userfaultfd') as typeof import('./userfaultfd');
+        const features = [...this.uffd.features];
         this.queue.push({
           type: 'fork',
-          uffd: Userfaultfd.fromFd(m.fd, { features: [...this.uffd.features] }),
+          uffd:
+            raw.forkChild !== undefined
+              ? raw.forkChild(m.fd, features)
+              : Userfaultfd.fromFd(m.fd, { features }),
         });
       } else {
         this.queue.push(m);

@@ -49,6 +49,17 @@ export type { FeatureName, IoctlName } from './features';
 export * as mm from './mm';
 export type { Prot, Advice } from './mm';
 export { constants } from './constants';
+export { SimulatedSpace, kernelSpace, spaceOf } from './engine';
+export type {
+  AddressSpace,
+  ForkedChild,
+  PageInfo,
+  SimulatedSpaceOptions,
+  SpaceAdvice,
+  SpaceMmapOptions,
+  SpaceMremapOptions,
+  SpaceProt,
+} from './engine';
 
 let cachedPageSize: number | undefined;
 

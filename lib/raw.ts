@@ -40,6 +40,10 @@ export interface RawUffd {
   readMsgs(buffer: Uint8Array): number;
   readiness(onReadable: (status: number, events: number) => void): Readiness;
   close(): number;
+  /** Wraps the fd of a FORK message (backends whose fds are not kernel fds). */
+  forkChild?(fd: number, features: readonly string[]): import('./userfaultfd').Userfaultfd;
+  /** True when move() is emulated with COPY + MADV_DONTNEED (lib/engine/emulated-move.ts). */
+  readonly moveEmulated?: boolean;
 }
 
 /** The kernel backend: each method is one ioctl through the addon. */

@@ -5,7 +5,7 @@
  * returns -1/EAGAIN with a positive result field, which surfaces as `code: 'EAGAIN'` with
  * `bytesDone > 0`; `complete*()` finishes such an operation or surfaces the real error.
  */
-import { native } from './binding';
+import { native, nativeAvailable } from './binding';
 import { k } from './constants';
 import { UffdError, closedError } from './errors';
 import {
@@ -43,6 +43,13 @@ export interface OpenOptions {
   /** 'kernel' (default) throws when the kernel path is unavailable; 'auto' falls back to the
    * simulated engine (and says so in `uffd.backend`); 'simulated' always uses the engine. */
   backend?: Backend;
+  /**
+   * UFFDIO_MOVE on kernels without it (< 6.8): 'auto' (default) emulates MOVE with the same
+   * validation, then COPY + MADV_DONTNEED, when the kernel lacks UFFD_FEATURE_MOVE; 'always'
+   * emulates even where the kernel has MOVE (for testing); 'never' issues the ioctl as is.
+   * The emulation is not atomic against concurrent faults on src (lib/engine/emulated-move.ts).
+   */
+  moveEmulation?: 'auto' | 'always' | 'never';
 }
 
 export interface RegisterModes {
@@ -173,6 +180,7 @@ export class Userfaultfd {
       'features',
       'userModeOnly',
       'backend',
+      'moveEmulation',
     ]);
     const backend = opts.backend ?? 'kernel';
     if (!['auto', 'kernel', 'simulated'].includes(backend)) {
@@ -188,24 +196,46 @@ export class Userfaultfd {
         throw typeError(`Unknown feature name ${String(f)}`, 'ERR_INVALID_ARG_VALUE');
       }
     }
+    const moveEmulation = opts.moveEmulation ?? 'auto';
+    if (!['auto', 'always', 'never'].includes(moveEmulation)) {
+      throw typeError(`The "moveEmulation" option must be 'auto', 'always' or 'never'`);
+    }
     if (backend === 'simulated') return simulatedOpen(opts);
     try {
-      return Userfaultfd.openKernel(opts.features, userModeOnly);
+      return Userfaultfd.openKernel(opts.features, userModeOnly, moveEmulation);
     } catch (e) {
       if (backend === 'auto' && e instanceof UffdError && isUnavailable(e)) {
         return simulatedOpen(opts, e);
+      }
+      if (backend === 'auto' && !(e instanceof UffdError) && !nativeAvailable()) {
+        // No addon here (not Linux, no prebuild): the kernel path does not exist at all.
+        const reason = new UffdError(
+          'ERR_UFFD_UNSUPPORTED',
+          `the native addon cannot load: ${(e as Error).message}`,
+          undefined,
+          { cause: e },
+        );
+        return simulatedOpen(opts, reason);
       }
       throw e;
     }
   }
 
-  private static openKernel(wanted: FeatureName[] | undefined, userModeOnly: boolean): Userfaultfd {
+  private static openKernel(
+    wanted: FeatureName[] | undefined,
+    userModeOnly: boolean,
+    moveEmulation: 'auto' | 'always' | 'never' = 'auto',
+  ): Userfaultfd {
     const { available } = queryFeatures(userModeOnly);
     let want: bigint;
     if (wanted === undefined) {
       want = available & (1n << BigInt(FEATURE_BITS.threadId));
     } else {
       want = featureMask(wanted);
+      // UFFD_FEATURE_MOVE is informational (the kernel never checks it, spec C52): where the
+      // kernel lacks MOVE and the emulation will provide move(), it is not requested.
+      const moveBit = 1n << BigInt(FEATURE_BITS.move);
+      if ((available & moveBit) === 0n && moveEmulation !== 'never') want &= ~moveBit;
       const missing = featureNames(want & ~available);
       if (missing.length > 0) {
         throw new UffdError(
@@ -219,7 +249,16 @@ export class Userfaultfd {
     const { fd, via } = openFd(userModeOnly);
     try {
       const [avail] = handshake(fd, want);
-      return new Userfaultfd(new KernelUffd(fd), via, want, avail);
+      const emulate =
+        moveEmulation === 'always' ||
+        (moveEmulation === 'auto' && (avail & (1n << BigInt(FEATURE_BITS.move))) === 0n);
+      let raw: RawUffd = new KernelUffd(fd);
+      if (emulate) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const em = require('./engine/emulated-move') as typeof import('./engine/emulated-move');
+        raw = new em.EmulatedMoveUffd(raw, want);
+      }
+      return new Userfaultfd(raw, via, want, avail);
     } catch (e) {
       native().close(fd);
       throw e;
@@ -250,6 +289,11 @@ export class Userfaultfd {
     reason?: UffdError,
   ): Userfaultfd {
     return new Userfaultfd(raw, via, enabled, available, reason);
+  }
+
+  /** True when move() is emulated (COPY + MADV_DONTNEED; see the moveEmulation option). */
+  get moveEmulated(): boolean {
+    return this.raw.moveEmulated === true;
   }
 
   /** The file descriptor (-1 for the simulated backend). */

@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitScm(env, exports);
   InitWatchdog(env, exports);
   InitResolver(env, exports);
+  InitEngineProbe(env, exports);
   return exports;
 }
 

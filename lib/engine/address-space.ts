@@ -1,0 +1,89 @@
+/**
+ * `AddressSpace`: one vocabulary for "a process's memory", implemented twice: `kernelSpace()`
+ * (this process, through the addon) and `SimulatedSpace` (pure TypeScript). Code written against
+ * it (a compactor, a test) runs unchanged on both, which is how the engine is proven against the
+ * kernel (test/engine/).
+ */
+import type { OpenOptions, Userfaultfd } from '../userfaultfd';
+
+export type SpaceProt = 'none' | 'r' | 'rw' | 'rwx';
+
+export type SpaceAdvice =
+  'dontneed' | 'dontfork' | 'dofork' | 'hugepage' | 'nohugepage' | 'pageout' | 'remove';
+
+export interface SpaceMmapOptions {
+  prot?: SpaceProt;
+  /** MAP_SHARED|MAP_ANONYMOUS (shmem) instead of MAP_PRIVATE. */
+  shared?: boolean;
+  /** MAP_POPULATE: prefault now (write faults for private writable mappings). */
+  populate?: boolean;
+  /** MAP_FIXED at this address (replaces whatever was there). */
+  fixed?: number;
+}
+
+export interface SpaceMremapOptions {
+  mayMove?: boolean;
+  /** MREMAP_FIXED (implies mayMove in this API). */
+  fixed?: number;
+  dontUnmap?: boolean;
+  /**
+   * MREMAP_RELOCATE_ANON (the 2025 proposal, seeds/2025-mremap-relocate-anon.txt): not in 6.18,
+   * where the kernel answers EINVAL; the simulated space models it.
+   */
+  relocateAnon?: boolean;
+}
+
+/** A fork child that shares every page copy-on-write until it is killed. */
+export interface ForkedChild {
+  readonly pid: number;
+  kill(): Promise<void>;
+}
+
+/**
+ * What /proc/self/pagemap (and, as root, /proc/kpageflags) says about one page. Both backends
+ * report the same fields, so states can be compared.
+ */
+export interface PageInfo {
+  present: boolean;
+  swapped: boolean;
+  /** pagemap bit 56: mapped exactly once (PM_MMAP_EXCLUSIVE); not PageAnonExclusive. */
+  exclusive: boolean;
+  /** pagemap bit 57: the pte (or a marker) carries uffd-wp. */
+  uffdWp: boolean;
+  /** pagemap bit 61: file page or shared anon. */
+  file: boolean;
+  /** Maps the zero page or the huge zero page (needs root on the kernel side). */
+  zero: boolean;
+  /** Part of a transparent huge page (kpageflags THP; needs root on the kernel side). */
+  thp: boolean;
+}
+
+export interface AddressSpace {
+  readonly pageSize: number;
+  /** 'kernel' for kernelSpace(), 'simulated' for SimulatedSpace. */
+  readonly kind: 'kernel' | 'simulated';
+  /** mmap(2), anonymous. Returns the address. Throws UffdError (errno) on failure. */
+  mmap(len: number, options?: SpaceMmapOptions): number;
+  munmap(addr: number, len: number): void;
+  mprotect(addr: number, len: number, prot: SpaceProt): void;
+  mlock(addr: number, len: number, options?: { onFault?: boolean }): void;
+  munlock(addr: number, len: number): void;
+  madvise(addr: number, len: number, advice: SpaceAdvice): void;
+  mremap(addr: number, oldLen: number, newLen: number, options?: SpaceMremapOptions): number;
+  /** fork(2): the child shares the pages (not MADV_DONTFORK ones) until killed. */
+  fork(): Promise<ForkedChild>;
+  /** Reads memory the way a thread would (faults included); never on the JS thread. */
+  read(addr: number, len: number): Promise<Uint8Array>;
+  /** Writes memory the way a thread would (faults included). */
+  write(addr: number, data: Uint8Array): Promise<void>;
+  /** A userfaultfd on this space: the same `Userfaultfd` class on both backends. */
+  userfaultfd(options?: OpenOptions): Userfaultfd;
+  /**
+   * The number of VMAs (lines of /proc/self/maps on the kernel side). With a range, only the
+   * VMAs that intersect [start, start+len): a live process maps and unmaps memory on its own
+   * (thread stacks, the JS heap), so comparisons between backends use a range.
+   */
+  vmaCount(start?: number, len?: number): number;
+  /** pagemap state of each page of [addr, addr+len). */
+  pageInfo(addr: number, len: number): PageInfo[];
+}

@@ -1,0 +1,300 @@
+/**
+ * The simulated backend through the public API: open / auto fallback, the same Userfaultfd
+ * class (events, errors, complete*, batches), page sizes, and mremap's RELOCATE_ANON model.
+ */
+import { spawnSync } from 'node:child_process';
+import { SimulatedSpace, Userfaultfd, UffdError, kernelSpace, spaceOf } from '../../lib';
+import type { UffdEvent } from '../../lib/events';
+import { kernelAvailable } from './helpers/backends';
+import { runAsNobody, ROOT } from './probes/env';
+
+async function next(it: AsyncIterableIterator<UffdEvent>): Promise<UffdEvent> {
+  const r = await it.next();
+  if (r.done) throw new Error('event stream ended');
+  return r.value;
+}
+
+describe('opening', () => {
+  test("backend: 'simulated' gives the same Userfaultfd class on a simulated process", () => {
+    const uffd = Userfaultfd.open({ backend: 'simulated' });
+    expect(uffd).toBeInstanceOf(Userfaultfd);
+    expect(uffd.backend).toBe('simulated');
+    expect(uffd.via).toBe('simulated');
+    expect(uffd.fd).toBe(-1);
+    expect(uffd.fallbackReason).toBeUndefined();
+    expect(spaceOf(uffd)).toBeInstanceOf(SimulatedSpace);
+    expect(uffd.features.has('move')).toBe(true);
+    uffd.close();
+  });
+
+  test("backend: 'auto' falls back when userfaultfd is refused (uid 65534), and says why", () => {
+    if (!kernelAvailable()) return;
+    const out = runAsNobody(`
+      const { Userfaultfd } = require(${JSON.stringify(ROOT)} + '/dist');
+      const u = Userfaultfd.open({ backend: 'auto', userModeOnly: false });
+      console.log(JSON.stringify({ backend: u.backend, code: u.fallbackReason && u.fallbackReason.code }));
+      let strict; try { Userfaultfd.open({ userModeOnly: false }); } catch (e) { strict = e.code; }
+      console.log(strict);`);
+    const [first, second] = out.split('\n');
+    expect(JSON.parse(first!)).toEqual({ backend: 'simulated', code: 'EPERM' });
+    expect(second).toBe('EPERM');
+  });
+
+  test("backend: 'auto' falls back when the addon cannot load at all (not Linux)", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const u = require(${JSON.stringify(ROOT)} + '/dist');
+        const uffd = u.Userfaultfd.open({ backend: 'auto' });
+        const sp = u.spaceOf(uffd);
+        const a = sp.mmap(sp.pageSize);
+        uffd.register(a, sp.pageSize);
+        (async () => {
+          const it = uffd.events();
+          const w = sp.write(a + 5, new Uint8Array([7]));
+          const ev = (await it.next()).value;
+          uffd.zeropage(a, sp.pageSize);
+          await w;
+          console.log(JSON.stringify({ backend: uffd.backend, why: uffd.fallbackReason.code,
+            ev: ev.kind, byte: (await sp.read(a + 5, 1))[0] }));
+          uffd.close();
+        })();`,
+      ],
+      {
+        env: { ...process.env, USERFAULTFD_ADDON_DIR: '/nonexistent' },
+        encoding: 'utf8',
+        timeout: 20000,
+      },
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      backend: 'simulated',
+      why: 'ERR_UFFD_UNSUPPORTED',
+      ev: 'missing',
+      byte: 7,
+    });
+  });
+
+  test("backend: 'auto' uses the kernel where it works", () => {
+    if (!kernelAvailable()) return;
+    const uffd = Userfaultfd.open({ backend: 'auto' });
+    expect(uffd.backend).toBe('kernel');
+    expect(spaceOf(uffd)).toBe(kernelSpace());
+    uffd.close();
+  });
+
+  test('unsupported feature names and privileged features behave like the kernel', () => {
+    const sp = new SimulatedSpace({ privileged: false });
+    expect(() => sp.userfaultfd({ features: ['eventFork'] })).toThrow(
+      expect.objectContaining({ code: 'EPERM' }),
+    );
+    expect(() => sp.userfaultfd({ features: ['nope' as never] })).toThrow(TypeError);
+    const rfc = new SimulatedSpace({ profile: 'rfc-2015' });
+    expect(() => rfc.userfaultfd({ features: ['move'] })).toThrow(
+      expect.objectContaining({ code: 'ERR_UFFD_UNSUPPORTED' }),
+    );
+  });
+});
+
+describe('page sizes', () => {
+  test.each([
+    [4096, 2 * 1024 * 1024],
+    [16384, 32 * 1024 * 1024],
+    [65536, 512 * 1024 * 1024],
+  ])('%i-byte pages have a %i-byte PMD', (ps, pmd) => {
+    const sp = new SimulatedSpace({ pageSize: ps });
+    expect(sp.pageSize).toBe(ps);
+    expect(sp.pmdSize).toBe(pmd);
+    // A PMD-multiple anonymous mapping is PMD-aligned (thp_get_unmapped_area).
+    expect(sp.mmap(pmd) % pmd).toBe(0);
+  });
+
+  test('other page sizes are refused', () => {
+    expect(() => new SimulatedSpace({ pageSize: 8192 })).toThrow(RangeError);
+  });
+});
+
+describe('faults and events', () => {
+  test.each([4096, 16384, 65536])('a missing fault is delivered and resolved (%i)', async (ps) => {
+    const sp = new SimulatedSpace({ pageSize: ps });
+    const uffd = sp.userfaultfd({ features: ['threadId'] });
+    const a = sp.mmap(4 * ps);
+    uffd.register(a, 4 * ps);
+    const it = uffd.events();
+    const reading = sp.read(a + ps + 7, 2);
+    const ev = await next(it);
+    expect(ev).toMatchObject({ type: 'pagefault', kind: 'missing', write: false, address: a + ps });
+    expect((ev as { threadId?: number }).threadId).toBeGreaterThan(0);
+    uffd.copy(a + ps, new Uint8Array(ps).fill(3), ps);
+    expect(Array.from(await reading)).toEqual([3, 3]);
+    await it.return!();
+    uffd.close();
+  });
+
+  test('write-protect faults: wp event, unprotect wakes the writer', async () => {
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const uffd = sp.userfaultfd();
+    const a = sp.mmap(ps);
+    await sp.write(a, new Uint8Array([1]));
+    uffd.register(a, ps, { wp: true });
+    uffd.writeProtect(a, ps, true);
+    const it = uffd.events();
+    const writing = sp.write(a, new Uint8Array([2]));
+    expect(await next(it)).toMatchObject({ type: 'pagefault', kind: 'wp', write: true });
+    uffd.writeProtect(a, ps, false);
+    await writing;
+    expect((await sp.read(a, 1))[0]).toBe(2);
+    uffd.close();
+  });
+
+  test('closing the uffd wakes blocked threads; they see zero-filled pages', async () => {
+    const sp = new SimulatedSpace();
+    const uffd = sp.userfaultfd();
+    const a = sp.mmap(sp.pageSize);
+    uffd.register(a, sp.pageSize);
+    const reading = sp.read(a, 1);
+    await new Promise((r) => setImmediate(r));
+    uffd.close();
+    expect(Array.from(await reading)).toEqual([0]);
+    expect(sp.vmaCount(a, sp.pageSize)).toBe(1);
+  });
+
+  test('EVENT_FORK: a fork event carries a simulated uffd of the child', async () => {
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const uffd = sp.userfaultfd({ features: ['eventFork'] });
+    const a = sp.mmap(2 * ps);
+    uffd.register(a, 2 * ps);
+    const it = uffd.events();
+    const forking = sp.fork();
+    const ev = await next(it);
+    expect(ev.type).toBe('fork');
+    const childUffd = (ev as { uffd: Userfaultfd }).uffd;
+    expect(childUffd.backend).toBe('simulated');
+    const child = await forking;
+    expect(spaceOf(childUffd)).toBe(child.space);
+    // The child's registration belongs to the child's uffd: COPY into the child's memory.
+    expect(childUffd.copy(a, new Uint8Array(ps).fill(9), ps)).toBe(ps);
+    expect((await child.space.read(a, 1))[0]).toBe(9);
+    expect(sp.pageInfo(a, ps)[0]!.present).toBe(false);
+    childUffd.close();
+    await child.kill();
+    uffd.close();
+  });
+
+  test('a thread touching unmapped or PROT_NONE memory gets SIGSEGV, poison SIGBUS', async () => {
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const a = sp.mmap(2 * ps);
+    sp.mprotect(a + ps, ps, 'none');
+    await expect(sp.read(a + ps, 1)).rejects.toMatchObject({ code: 'SIGSEGV', address: a + ps });
+    sp.munmap(a, ps);
+    await expect(sp.write(a, new Uint8Array([1]))).rejects.toMatchObject({ code: 'SIGSEGV' });
+    const b = sp.mmap(ps);
+    const uffd = sp.userfaultfd();
+    uffd.register(b, ps);
+    uffd.poison(b, ps);
+    await expect(sp.read(b, 1)).rejects.toMatchObject({ code: 'SIGBUS' });
+    uffd.close();
+  });
+});
+
+describe('errors and progress, as on the kernel', () => {
+  test('partial MOVE: EAGAIN with bytesDone; completeMove surfaces the real error', async () => {
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const uffd = sp.userfaultfd();
+    const src = sp.mmap(4 * ps);
+    const dst = sp.mmap(4 * ps, { prot: 'rw' });
+    sp.mprotect(dst, 4 * ps, 'rw');
+    uffd.register(dst, 4 * ps);
+    uffd.copy(dst + 2 * ps, new Uint8Array(ps), ps);
+    for (let i = 0; i < 4; i++) await sp.write(src + i * ps, new Uint8Array([i + 1]));
+    let err: UffdError | undefined;
+    try {
+      uffd.move(dst, src, 4 * ps);
+    } catch (e) {
+      err = e as UffdError;
+    }
+    expect(err).toBeInstanceOf(UffdError);
+    expect(err).toMatchObject({
+      code: 'EAGAIN',
+      bytesDone: 2 * ps,
+      field: 2 * ps,
+      request: 'UFFDIO_MOVE',
+    });
+    expect(() => uffd.completeMove(dst + 2 * ps, src + 2 * ps, 2 * ps)).toThrow(
+      expect.objectContaining({ code: 'EEXIST', errno: -17, bytesDone: 0 }),
+    );
+    uffd.close();
+  });
+
+  test('moveBatch and copyBatch report the failing entry', () => {
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const uffd = sp.userfaultfd();
+    const dst = sp.mmap(4 * ps);
+    uffd.register(dst, 4 * ps);
+    const buf = sp.mmap(4 * ps, { populate: true });
+    expect(uffd.copyBatch(new Float64Array([dst, buf, ps, dst + ps, buf + ps, ps]))).toBe(2);
+    let err: (UffdError & { index?: number }) | undefined;
+    try {
+      uffd.moveBatch(new Float64Array([dst + 2 * ps, buf + 2 * ps, ps, dst, buf + 3 * ps, ps]));
+    } catch (e) {
+      err = e as UffdError & { index?: number };
+    }
+    expect(err).toMatchObject({ code: 'EEXIST', index: 1 });
+    uffd.close();
+  });
+});
+
+describe('MREMAP_RELOCATE_ANON (2025 proposal; simulated only)', () => {
+  /** Moves three faulted 4-page VMAs next to each other; returns the VMA count there. */
+  function pack(sp: SimulatedSpace, relocateAnon: boolean): number {
+    const ps = sp.pageSize;
+    const dst = sp.mmap(12 * ps, { prot: 'none' });
+    for (let i = 0; i < 3; i++) {
+      const v = sp.mmap(4 * ps, { populate: true });
+      sp.mremap(v, 4 * ps, 4 * ps, { fixed: dst + i * 4 * ps, relocateAnon });
+    }
+    return sp.vmaCount(dst, 12 * ps);
+  }
+
+  test('without it, faulted VMAs moved side by side do not merge; with it they do', () => {
+    expect(pack(new SimulatedSpace(), false)).toBe(3);
+    expect(pack(new SimulatedSpace({ mremapRelocateAnon: true }), true)).toBe(1);
+  });
+
+  test('6.18 refuses the flag (EINVAL), on the kernel and in the default simulation', () => {
+    const sp = new SimulatedSpace();
+    const a = sp.mmap(sp.pageSize);
+    expect(() =>
+      sp.mremap(a, sp.pageSize, sp.pageSize, { fixed: a + 16 * sp.pageSize, relocateAnon: true }),
+    ).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    if (!kernelAvailable()) return;
+    const k = kernelSpace();
+    const b = k.mmap(2 * k.pageSize);
+    try {
+      expect(() =>
+        k.mremap(b, k.pageSize, k.pageSize, { fixed: b + k.pageSize, relocateAnon: true }),
+      ).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    } finally {
+      k.munmap(b, 2 * k.pageSize);
+    }
+  });
+
+  test('a page shared with a fork child blocks the relocation (falls back to a plain move)', async () => {
+    const sp = new SimulatedSpace({ mremapRelocateAnon: true });
+    const ps = sp.pageSize;
+    const dst = sp.mmap(8 * ps, { prot: 'none' });
+    const v1 = sp.mmap(4 * ps, { populate: true });
+    sp.mremap(v1, 4 * ps, 4 * ps, { fixed: dst, relocateAnon: true });
+    const v2 = sp.mmap(4 * ps, { populate: true });
+    const child = await sp.fork();
+    sp.mremap(v2, 4 * ps, 4 * ps, { fixed: dst + 4 * ps, relocateAnon: true });
+    expect(sp.vmaCount(dst, 8 * ps)).toBe(2);
+    await child.kill();
+  });
+});
