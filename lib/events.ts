@@ -342,6 +342,7 @@ export class EventStream {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { Userfaultfd } = require('./userfaultfd') as typeof import('./userfaultfd');
         const features = [...this.uffd.features];
+        const raw = this.uffd.raw;
         this.queue.push({
           type: 'fork',
           uffd:
