@@ -12,6 +12,7 @@
 import { UffdError } from './errors';
 import type { Readiness } from './raw';
 import type { Userfaultfd } from './userfaultfd';
+import { checkOptions, rangeError, toU53, typeError, describe } from './validate';
 
 export const MSG_SIZE = 32;
 const EVENT_PAGEFAULT = 0x12;
@@ -142,6 +143,14 @@ export class EventStream {
   private readonly queue: UffdEvent[] = [];
   private buffer = new Uint8Array(64 * MSG_SIZE);
   private readiness: Readiness | undefined;
+  /**
+   * The poll handle's callback reaches this stream only through `slot`, set while polling. A
+   * native Poller keeps itself (and its callback) alive until it is closed, so a direct
+   * reference made every Userfaultfd that ever waited for an event uncollectable: dropped
+   * without close(), its fd leaked. While a consumer waits, the slot keeps the stream (and the
+   * uffd) alive, as a pending read keeps a socket alive.
+   */
+  private readonly slot: { stream: EventStream | undefined } = { stream: undefined };
   private polling = false;
   private waiter: Waiter | undefined;
   private active: object | undefined;
@@ -175,12 +184,15 @@ export class EventStream {
         'this userfaultfd already has an active event iterator (single consumer)',
       );
     }
-    const batch = options?.batch ?? 64;
-    if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
-      throw new RangeError('batch must be an integer from 1 to 1024');
+    // Every check before any state changes: a refused call must leave no active iterator.
+    const opts = checkOptions<EventsOptions>(options, 'options', ['signal', 'batch']);
+    const batch = opts.batch === undefined ? 64 : toU53(opts.batch, 'batch');
+    if (batch < 1 || batch > 1024) throw rangeError('batch must be an integer from 1 to 1024');
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw typeError(`The "signal" option must be an AbortSignal. Received ${describe(signal)}`);
     }
     if (this.buffer.length !== batch * MSG_SIZE) this.buffer = new Uint8Array(batch * MSG_SIZE);
-    const signal = options?.signal;
     const token = {};
     this.active = token;
     let done = false;
@@ -289,17 +301,21 @@ export class EventStream {
   private startPolling(): void {
     if (this.polling) return;
     if (this.readiness === undefined) {
-      this.readiness = this.uffd.raw.readiness(this.onReadable);
+      const slot = this.slot;
+      this.readiness = this.uffd.raw.readiness((status) => slot.stream?.onReadable(status));
+      this.uffd.resources.readiness = this.readiness;
       if (!this.refd) this.readiness.unref();
     }
     const r = this.readiness.start();
     if (r < 0) throw UffdError.fromErrno(r, { syscall: 'epoll_ctl' });
+    this.slot.stream = this;
     this.polling = true;
   }
 
   private stopPolling(): void {
     if (!this.polling) return;
     this.polling = false;
+    this.slot.stream = undefined;
     this.readiness?.stop();
   }
 
@@ -309,8 +325,10 @@ export class EventStream {
     const w = this.waiter;
     this.waiter = undefined;
     this.polling = false;
+    this.slot.stream = undefined;
     this.readiness?.close();
     this.readiness = undefined;
+    this.uffd.resources.readiness = undefined;
     this.active = undefined;
     for (const ev of this.queue.splice(0)) if (ev.type === 'fork') ev.uffd.close();
     w?.resolve({ done: true, value: undefined });

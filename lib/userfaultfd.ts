@@ -103,10 +103,43 @@ export function queryFeatures(userModeOnly: boolean): { available: bigint; via: 
   }
 }
 
+/** What must be released with the fd (a Userfaultfd's finalizer cannot reach the object). */
+interface Resources {
+  /** The event stream's poll handle: closed before the fd (libuv must stop polling first). */
+  readiness?: { close(): void };
+}
+
 // A Userfaultfd dropped without close() still has its fd closed when it is collected.
-const finalizer = new FinalizationRegistry<{ raw: RawUffd }>((held) => {
-  held.raw.close();
+const finalizer = new FinalizationRegistry<{
+  raw: RawUffd;
+  resources: Resources;
+  ref: WeakRef<Userfaultfd>;
+}>((held) => {
+  openUffds.delete(held.ref);
+  try {
+    held.resources.readiness?.close();
+  } finally {
+    held.raw.close();
+  }
 });
+
+/**
+ * The open Userfaultfds of this thread, closed when it exits. process.exit() waits for Workers
+ * to stop, and a Worker blocked in a fault of a uffd owned here would wait for its resolver,
+ * which is exiting: the process hung forever. Closing wakes the blocked threads first.
+ */
+const openUffds = new Set<WeakRef<Userfaultfd>>();
+let exitHookInstalled = false;
+
+function track(ref: WeakRef<Userfaultfd>): void {
+  openUffds.add(ref);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const r of [...openUffds]) r.deref()?.close();
+    });
+  }
+}
 
 const disposeSymbol: symbol =
   (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
@@ -124,6 +157,9 @@ export class Userfaultfd {
   readonly raw: RawUffd;
   private closedFlag = false;
   private readonly closeHooks = new Set<() => void>();
+  /** @internal released with the fd, also by the finalizer */
+  readonly resources: Resources = {};
+  private readonly selfRef: WeakRef<Userfaultfd>;
   /** @internal the event stream, created on first use */
   stream: EventStream | undefined;
 
@@ -148,7 +184,9 @@ export class Userfaultfd {
     }
     this.features = new Set(featureNames(enabled | info));
     this.availableFeatures = new Set(featureNames(available));
-    finalizer.register(this, { raw }, this);
+    this.selfRef = new WeakRef(this);
+    finalizer.register(this, { raw, resources: this.resources, ref: this.selfRef }, this);
+    track(this.selfRef);
   }
 
   /**
@@ -572,6 +610,8 @@ export class Userfaultfd {
     }
     this.closeHooks.clear();
     finalizer.unregister(this);
+    openUffds.delete(this.selfRef);
+    this.resources.readiness = undefined;
     this.raw.close();
   }
 
