@@ -10,7 +10,8 @@
             "native/memory.cc",
             "native/poller.cc",
             "native/threads.cc",
-            "native/uffd_ioctls.cc"
+            "native/uffd_ioctls.cc",
+            "native/env_cleanup.cc"
           ],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

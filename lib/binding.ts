@@ -79,6 +79,9 @@ export interface NativeBinding {
   forkIoctl(fd: number, op: number, a: U64, b: U64, len: U64, mode: U64): Promise<[number, number]>;
   orphanUffd(flags: number, features: U64): Promise<number>;
   gettid(): number;
+  /** Marks an fd as owned by this environment: closed at its teardown if JS never closes it. */
+  ownFd(fd: number): void;
+  ownedFdCount(): number;
   Poller: new (fd: number, onReadable: (status: number, events: number) => void) => NativePoller;
 }
 

@@ -51,6 +51,8 @@ export class KernelUffd implements RawUffd {
   constructor(readonly fd: number) {
     this.b = native();
     this.result = this.b.result;
+    // fds from fromFd (SCM_RIGHTS, FORK events) too: closed if this environment goes away first.
+    this.b.ownFd(fd);
   }
 
   lastField(): number {

@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitThreads(env, exports);
   InitPoller(env, exports);
+  InitEnvCleanup(env, exports);
   return exports;
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <cmath>
+#include <set>
 
 namespace uffd {
 
@@ -23,6 +24,9 @@ struct AddonData {
   Napi::Reference<Napi::Float64Array> resultRef;
   double* result = nullptr;
   Napi::FunctionReference pollerCtor;
+  // fds this environment owns (uffds, memfds): closed by the env cleanup hook if JS never closed
+  // them, so a terminated Worker leaks no fd (env_cleanup.cc).
+  std::set<int> ownedFds;
 };
 
 inline AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -80,5 +84,12 @@ void InitMemory(Napi::Env env, Napi::Object exports);
 void InitThreads(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
 void InitConstants(Napi::Env env, Napi::Object exports);
+void InitEnvCleanup(Napi::Env env, Napi::Object exports);
+
+// env_cleanup.cc: fd ownership (Open, DevOpen and MemfdCreate own what they return; Close drops).
+void OwnFd(Napi::Env env, int fd);
+void DisownFd(Napi::Env env, int fd);
+// memory.cc: unmaps the regions this environment created and never unmapped (env teardown).
+void UnmapEnvRegions(const AddonData* owner);
 
 }  // namespace uffd

@@ -34,7 +34,9 @@ inline Napi::Value Report(const Napi::CallbackInfo& info, int ret, int err, int6
 Napi::Value Open(const Napi::CallbackInfo& info) {
   int flags = ArgInt(info, 0, "flags");
   long fd = syscall(SYS_userfaultfd, flags);
-  return Napi::Number::New(info.Env(), fd < 0 ? -errno : static_cast<double>(fd));
+  if (fd < 0) return Errno(info.Env(), errno);
+  OwnFd(info.Env(), static_cast<int>(fd));
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
 }
 
 // open("/dev/userfaultfd") + USERFAULTFD_IOC_NEW(flags) -> [fd or -errno, failing step].
@@ -52,6 +54,7 @@ Napi::Value DevOpen(const Napi::CallbackInfo& info) {
   int fd = ioctl(dev, kDevIocNew, flags);
   int err = errno;
   close(dev);
+  OwnFd(env, fd);
   out.Set(0u, fd < 0 ? Errno(env, err) : Napi::Number::New(env, fd));
   out.Set(1u, Napi::String::New(env, "ioctl"));
   return out;
@@ -218,7 +221,9 @@ Napi::Value ReadMsgs(const Napi::CallbackInfo& info) {
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   // close(2): never retry on EINTR (the fd is gone either way on Linux).
-  int ret = close(Fd(info));
+  int fd = Fd(info);
+  DisownFd(info.Env(), fd);
+  int ret = close(fd);
   return Napi::Number::New(info.Env(), ret == 0 ? 0 : -errno);
 }
 
