@@ -14,7 +14,7 @@ import { native } from './binding';
 import { k } from './constants';
 import { UffdError, closedError } from './errors';
 import { type Advice, ADVICES, type Prot, PROTS, adviceValue, hugePageSize, protBits } from './mm';
-import { checkOptions, rangeError, toBool, toChoice, toU53 } from './validate';
+import { checkOptions, describe, rangeError, toBool, toChoice, toU53, typeError } from './validate';
 
 export interface AnonymousOptions {
   prot?: Prot;
@@ -106,11 +106,11 @@ export class Mapping {
     const o = checkOptions<MemfdOptions>(options, 'options', ['prot', 'hugepage', 'name']);
     const len = toU53(length, 'length');
     const prot = protBits(toChoice(o.prot ?? 'rw', 'prot', PROTS));
+    if (o.name !== undefined && typeof o.name !== 'string') {
+      throw typeError(`The "name" option must be a string. Received ${describe(o.name)}`);
+    }
     const b = native();
-    const fd = check(
-      b.memfdCreate(typeof o.name === 'string' ? o.name : 'userfaultfd', k('MFD_CLOEXEC')),
-      'memfd_create',
-    );
+    const fd = check(b.memfdCreate(o.name ?? 'userfaultfd', k('MFD_CLOEXEC')), 'memfd_create');
     try {
       check(b.ftruncate(fd, len), 'ftruncate');
       const address = mapAligned(len, prot, k('MAP_SHARED'), fd, 0);
