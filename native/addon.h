@@ -79,6 +79,31 @@ inline Napi::Value FromU64(Napi::Env env, uint64_t v) {
 
 inline Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
 
+// The bytes of a TypedArray or DataView: first byte and length, or false for anything else.
+// Through napi_get_*_info rather than .ArrayBuffer().Data(), which throws a bare "Invalid
+// argument" Error for a view over a SharedArrayBuffer (copy() from one did, seen by the fuzzer).
+// A view of a detached buffer gives (nullptr, 0).
+inline bool ViewBytes(const Napi::Value& v, uint8_t** data, size_t* len) {
+  napi_env env = v.Env();
+  void* p = nullptr;
+  size_t n = 0;
+  if (v.IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t count = 0;
+    if (napi_get_typedarray_info(env, v, &type, &count, &p, nullptr, nullptr) != napi_ok) {
+      return false;
+    }
+    n = v.As<Napi::TypedArray>().ByteLength();
+  } else if (v.IsDataView()) {
+    if (napi_get_dataview_info(env, v, &n, &p, nullptr, nullptr) != napi_ok) return false;
+  } else {
+    return false;
+  }
+  *data = static_cast<uint8_t*>(p);
+  *len = p == nullptr ? 0 : n;
+  return true;
+}
+
 void InitIoctls(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitThreads(Napi::Env env, Napi::Object exports);

@@ -233,8 +233,8 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
   if (info[0].IsArrayBuffer()) {
     p = static_cast<uint8_t*>(info[0].As<Napi::ArrayBuffer>().Data());
   } else if (info[0].IsTypedArray()) {
-    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-    p = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    size_t n = 0;
+    ViewBytes(info[0], &p, &n);
   } else {
     throw Napi::TypeError::New(env, "expected an ArrayBuffer or a TypedArray");
   }

@@ -194,11 +194,13 @@ Napi::Value Touch(const Napi::CallbackInfo& info) {
   a->stride = ArgU64(info, 3, "stride");
   if (a->stride == 0) a->stride = 1;
   if (a->kind == Access::kCopyIn) {
-    if (!info[4].IsTypedArray()) throw Napi::TypeError::New(env, "data must be a Uint8Array");
-    Napi::TypedArray ta = info[4].As<Napi::TypedArray>();
-    const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    a->data.assign(p, p + ta.ByteLength());
-    a->len = ta.ByteLength();
+    uint8_t* p = nullptr;
+    size_t n = 0;
+    if (!info[4].IsTypedArray() || !ViewBytes(info[4], &p, &n)) {
+      throw Napi::TypeError::New(env, "data must be a Uint8Array");
+    }
+    a->data.assign(p, p + n);
+    a->len = n;
   } else if (info[4].IsNumber()) {
     a->value = static_cast<uint8_t>(info[4].As<Napi::Number>().Uint32Value());
   }

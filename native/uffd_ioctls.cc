@@ -95,16 +95,9 @@ Napi::Value Wake(const Napi::CallbackInfo& info) { return RangeIoctl(info, kWake
 // place (the view is an argument of this synchronous call, so it stays alive for the ioctl).
 // lib/ has already checked len against the view's length.
 uint64_t SrcAddress(const Napi::CallbackInfo& info, size_t i) {
-  if (info[i].IsTypedArray()) {
-    Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
-    uint8_t* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-    return reinterpret_cast<uint64_t>(base + ta.ByteOffset());
-  }
-  if (info[i].IsDataView()) {
-    Napi::DataView dv = info[i].As<Napi::DataView>();
-    uint8_t* base = static_cast<uint8_t*>(dv.ArrayBuffer().Data());
-    return reinterpret_cast<uint64_t>(base + dv.ByteOffset());
-  }
+  uint8_t* data = nullptr;
+  size_t len = 0;
+  if (ViewBytes(info[i], &data, &len)) return reinterpret_cast<uint64_t>(data);
   return ArgU64(info, i, "src");
 }
 
@@ -208,12 +201,14 @@ Napi::Value RawIoctl(const Napi::CallbackInfo& info) {
 Napi::Value ReadMsgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = Fd(info);
-  if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "buffer must be a Uint8Array");
-  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  uint8_t* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  uint8_t* base = nullptr;
+  size_t len = 0;
+  if (!info[1].IsTypedArray() || !ViewBytes(info[1], &base, &len)) {
+    throw Napi::TypeError::New(env, "buffer must be a Uint8Array");
+  }
   ssize_t n;
   do {
-    n = read(fd, base, ta.ByteLength());
+    n = read(fd, base, len);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return Errno(env, errno);
   return Napi::Number::New(env, static_cast<double>(n / sizeof(Msg)));
