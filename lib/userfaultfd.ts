@@ -19,7 +19,7 @@ import {
   ioctlNames,
 } from './features';
 import { KernelUffd, type RawUffd, type Addr } from './raw';
-import { checkOptions, toBool, toFd, toU53, typeError } from './validate';
+import { checkOptions, rangeError, toBool, toFd, toU53, typeError } from './validate';
 import type { EventStream, EventsOptions, UffdEvent } from './events';
 
 /** How the fd was obtained (spec §1.1). */
@@ -207,14 +207,7 @@ export class Userfaultfd {
     }
     const userModeOnly =
       opts.userModeOnly === undefined ? true : toBool(opts.userModeOnly, 'userModeOnly');
-    if (opts.features !== undefined && !Array.isArray(opts.features)) {
-      throw typeError('The "features" option must be an array of feature names');
-    }
-    for (const f of opts.features ?? []) {
-      if (typeof f !== 'string' || featureBit(f) === undefined) {
-        throw typeError(`Unknown feature name ${String(f)}`, 'ERR_INVALID_ARG_VALUE');
-      }
-    }
+    checkFeatures(opts.features);
     if (backend === 'simulated') return simulatedOpen(opts);
     try {
       return Userfaultfd.openKernel(opts.features, userModeOnly);
@@ -260,6 +253,7 @@ export class Userfaultfd {
    */
   static fromFd(fd: number, options?: { features?: FeatureName[] }): Userfaultfd {
     const opts = checkOptions<{ features?: FeatureName[] }>(options, 'options', ['features']);
+    checkFeatures(opts.features);
     const f = toFd(fd);
     const b = native();
     const r = b.setNonBlocking(f);
@@ -349,7 +343,7 @@ export class Userfaultfd {
     let s: number | ArrayBufferView;
     if (ArrayBuffer.isView(src)) {
       if (l > src.byteLength) {
-        throw new RangeError(`len (${l}) is larger than the source view (${src.byteLength} bytes)`);
+        throw rangeError(`len (${l}) is larger than the source view (${src.byteLength} bytes)`);
       }
       s = src;
     } else {
@@ -630,17 +624,30 @@ if (disposeSymbol !== Symbol.for('nodejs.dispose')) {
   });
 }
 
+/** The features option: an array of known feature names ('move', 'bit17'), checked up front. */
+function checkFeatures(features: unknown): void {
+  if (features === undefined) return;
+  if (!Array.isArray(features)) {
+    throw typeError('The "features" option must be an array of feature names');
+  }
+  for (const f of features as unknown[]) {
+    if (typeof f !== 'string' || featureBit(f) === undefined) {
+      throw typeError(`Unknown feature name ${String(f)}`, 'ERR_INVALID_ARG_VALUE');
+    }
+  }
+}
+
 function checkEntries(entries: Float64Array): void {
   if (!(entries instanceof Float64Array)) {
     throw typeError('The "entries" argument must be a Float64Array of (dst, src, len) triples');
   }
   if (entries.length % 3 !== 0) {
-    throw new RangeError('entries.length must be a multiple of 3');
+    throw rangeError('entries.length must be a multiple of 3');
   }
   for (let i = 0; i < entries.length; i++) {
     const v = entries[i] as number;
     if (!Number.isSafeInteger(v) || v < 0) {
-      throw new RangeError(`entries[${i}] is not a safe non-negative integer: ${v}`);
+      throw rangeError(`entries[${i}] is not a safe non-negative integer: ${v}`);
     }
   }
 }
