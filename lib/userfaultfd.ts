@@ -471,7 +471,14 @@ export class Userfaultfd {
     const d = toU53(dst, 'dst');
     const l = toU53(len, 'len');
     if (ArrayBuffer.isView(src)) {
-      const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      // A view of a detached buffer has byteLength 0, and new Uint8Array() over its buffer throws.
+      const bytes =
+        src.byteLength === 0
+          ? new Uint8Array(0)
+          : new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      if (l > bytes.byteLength) {
+        throw rangeError(`len (${l}) is larger than the source view (${bytes.byteLength} bytes)`);
+      }
       return this.completeLoop(l, (done, rest) =>
         this.copy(d + done, bytes.subarray(done), rest, options),
       );
