@@ -232,8 +232,10 @@ export class EventStream {
           return Promise.reject(e);
         }
         return new Promise((resolve, reject) => {
-          this.waiter = { resolve, reject };
+          // Poll first: if that fails, no waiter is left behind to make every later next()
+          // fail with ERR_UFFD_ITERATOR_BUSY.
           this.startPolling();
+          this.waiter = { resolve, reject };
         });
       },
       return: (): Promise<IteratorResult<UffdEvent>> => {
