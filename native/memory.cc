@@ -232,11 +232,11 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
   uint8_t* p = nullptr;
   if (info[0].IsArrayBuffer()) {
     p = static_cast<uint8_t*>(info[0].As<Napi::ArrayBuffer>().Data());
-  } else if (info[0].IsTypedArray()) {
-    size_t n = 0;
-    ViewBytes(info[0], &p, &n);
   } else {
-    throw Napi::TypeError::New(env, "expected an ArrayBuffer or a TypedArray");
+    size_t n = 0;
+    if (!ViewBytes(info[0], &p, &n)) {
+      throw Napi::TypeError::New(env, "expected an ArrayBuffer, a TypedArray or a DataView");
+    }
   }
   return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uint64_t>(p)));
 }
