@@ -19,7 +19,7 @@ import {
   ioctlNames,
 } from './features';
 import { KernelUffd, type RawUffd, type Addr } from './raw';
-import { checkOptions, rangeError, toBool, toFd, toU53, typeError } from './validate';
+import { checkOptions, describe, rangeError, toBool, toFd, toU53, typeError } from './validate';
 import type { EventStream, EventsOptions, UffdEvent } from './events';
 
 /** How the fd was obtained (spec §1.1). */
@@ -639,7 +639,7 @@ function checkFeatures(features: unknown): void {
   }
   for (const f of features as unknown[]) {
     if (typeof f !== 'string' || featureBit(f) === undefined) {
-      throw typeError(`Unknown feature name ${String(f)}`, 'ERR_INVALID_ARG_VALUE');
+      throw typeError(`Unknown feature name: ${describe(f)}`, 'ERR_INVALID_ARG_VALUE');
     }
   }
 }
