@@ -11,7 +11,8 @@
             "native/poller.cc",
             "native/threads.cc",
             "native/uffd_ioctls.cc",
-            "native/env_cleanup.cc"
+            "native/env_cleanup.cc",
+            "native/fail_loud.cc"
           ],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

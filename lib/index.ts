@@ -33,6 +33,14 @@ export type { FeatureName, IoctlName } from './features';
 export * as mm from './mm';
 export type { Prot, Advice } from './mm';
 export { constants } from './constants';
+export { FailLoud, poisonMissing } from './fail-loud';
+export type {
+  FailLoudAction,
+  FailLoudOptions,
+  FailInfo,
+  FailReason,
+  PoisonResult,
+} from './fail-loud';
 
 let cachedPageSize: number | undefined;
 

@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitThreads(env, exports);
   InitPoller(env, exports);
   InitEnvCleanup(env, exports);
+  InitFailLoud(env, exports);
   return exports;
 }
 

@@ -110,6 +110,7 @@ void InitThreads(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
 void InitConstants(Napi::Env env, Napi::Object exports);
 void InitEnvCleanup(Napi::Env env, Napi::Object exports);
+void InitFailLoud(Napi::Env env, Napi::Object exports);
 
 // env_cleanup.cc: fd ownership (Open, DevOpen and MemfdCreate own what they return; Close drops).
 void OwnFd(Napi::Env env, int fd);
