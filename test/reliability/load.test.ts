@@ -46,7 +46,14 @@ test('15 threads in 3 Workers fault on overlapping pages of a 10k-page range ser
     signal: null,
     timedOut: false,
   });
-  const res = lastJson<Record<string, number>>(r);
+  const res = lastJson<{
+    accesses: number;
+    bad: number;
+    moved: number;
+    eexist: number;
+    wakes: number;
+    faults: number;
+  }>(r);
   expect(res.accesses).toBe(3 * 5 * 1500);
   expect(res.bad).toBe(0); // every access saw its page's pattern
   expect(res.moved).toBeGreaterThan(5000);
