@@ -87,7 +87,19 @@ function openFd(userModeOnly: boolean): OpenedFd {
 /** UFFDIO_API on a fresh fd; returns [available features, api ioctls] or throws. */
 function handshake(fd: number, features: bigint): [bigint, bigint] {
   const [ret, , avail, ioctls] = native().api(fd, k('UFFD_API'), features);
-  if (ret < 0) throw UffdError.fromErrno(ret, { syscall: 'ioctl', request: 'UFFDIO_API' });
+  if (ret < 0) {
+    const err = UffdError.fromErrno(ret, { syscall: 'ioctl', request: 'UFFDIO_API' });
+    // The only EPERM of UFFDIO_API (spec §3.1 step 3): say which feature and why.
+    if (err.code === 'EPERM' && (features >> BigInt(FEATURE_BITS.eventFork)) & 1n) {
+      throw new UffdError(
+        err.code,
+        `${err.message}: the eventFork feature needs CAP_SYS_PTRACE`,
+        err.errno,
+        { syscall: 'ioctl', request: 'UFFDIO_API' },
+      );
+    }
+    throw err;
+  }
   return [avail, ioctls];
 }
 
