@@ -14,7 +14,9 @@
             "native/scm.cc",
             "native/watchdog.cc",
             "native/resolver.cc",
-            "native/engine_probe.cc"
+            "native/engine_probe.cc",
+            "native/env_cleanup.cc",
+            "native/fail_loud.cc"
           ],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -45,6 +45,13 @@ export interface NativeResolverHandle {
   };
 }
 
+/** A fail-loud watchdog thread (native/fail_loud.cc). */
+export interface NativeWatchdog {
+  stop(): void;
+  /** 0, or 1 (server exited) / 2 (stall) once it tripped. */
+  readonly tripped: number;
+}
+
 /** The addon's exports (native/*.cc). Failures are returned as negative errno values. */
 export interface NativeBinding {
   readonly result: Float64Array;
@@ -102,6 +109,20 @@ export interface NativeBinding {
   gettid(): number;
   /** poll(2) on one fd: revents, or -errno (engine probes, native/engine_probe.cc). */
   pollFd(fd: number, events: number, timeoutMs: number): number;
+  /** Marks an fd as owned by this environment: closed at its teardown if JS never closes it. */
+  ownFd(fd: number): void;
+  ownedFdCount(): number;
+  /** Poisons every missing page of a range: [poisoned bytes, present bytes skipped, -errno|0]. */
+  poisonRange(fd: number, start: U64, len: U64): [number, number, number];
+  pidfdOpen(pid: number): number;
+  Watchdog: new (
+    fd: number,
+    pidfd: number,
+    stallMs: number,
+    ranges: Float64Array,
+    action: number,
+    onTrip: (reason: 'server-exit' | 'stall', poisoned: number, errno: number) => void,
+  ) => NativeWatchdog;
   Poller: new (fd: number, onReadable: (status: number, events: number) => void) => NativePoller;
   // native/scm.cc
   sendFds(socketFd: number, fds: number[], payload: Uint8Array, timeoutMs: number): Promise<number>;

@@ -73,7 +73,9 @@ export function errnoName(errno: number): string {
 /** The negative errno for a name ('EEXIST' -> -17). */
 export function errnoOf(code: string): number {
   for (const [errno, [name]] of errnoMap) if (name === code) return errno;
-  throw new RangeError(`unknown errno name ${code}`);
+  const e = new RangeError(`unknown errno name ${typeof code === 'string' ? code : typeof code}`);
+  (e as RangeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
+  throw e;
 }
 
 export function closedError(what = 'userfaultfd'): UffdError {

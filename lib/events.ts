@@ -17,7 +17,7 @@ import { native } from './binding';
 import { UffdError } from './errors';
 import type { Readiness } from './raw';
 import type { Userfaultfd } from './userfaultfd';
-import { checkOptions, describe, typeError } from './validate';
+import { checkOptions, describe, rangeError, toU53, typeError } from './validate';
 
 export const MSG_SIZE = 32;
 const EVENT_PAGEFAULT = 0x12;
@@ -163,6 +163,14 @@ export class EventStream {
   private source: MessageSource;
   private readonly readinessOf = new Map<MessageSource, Readiness>();
   private readiness: Readiness | undefined;
+  /**
+   * The poll handle's callback reaches this stream only through `slot`, set while polling. A
+   * native Poller keeps itself (and its callback) alive until it is closed, so a direct
+   * reference made every Userfaultfd that ever waited for an event uncollectable: dropped
+   * without close(), its fd leaked. While a consumer waits, the slot keeps the stream (and the
+   * uffd) alive, as a pending read keeps a socket alive.
+   */
+  private readonly slot: { stream: EventStream | undefined } = { stream: undefined };
   private polling = false;
   private waiter: Waiter | undefined;
   private active: object | undefined;
@@ -241,22 +249,15 @@ export class EventStream {
         'this userfaultfd already has an active event iterator (single consumer)',
       );
     }
-    // Every check before the stream is claimed: a refused call must leave no active iterator.
+    // Every check before any state changes: a refused call must leave no active iterator.
     const opts = checkOptions<EventsOptions>(options, 'options', ['signal', 'batch']);
-    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
-      throw typeError(
-        `The "signal" option must be an AbortSignal. Received ${describe(opts.signal)}`,
-      );
-    }
-    const batch = opts.batch ?? 64;
-    if (typeof batch !== 'number') {
-      throw typeError(`The "batch" option must be a number. Received ${describe(batch)}`);
-    }
-    if (!Number.isInteger(batch) || batch < 1 || batch > 1024) {
-      throw new RangeError('batch must be an integer from 1 to 1024');
+    const batch = opts.batch === undefined ? 64 : toU53(opts.batch, 'batch');
+    if (batch < 1 || batch > 1024) throw rangeError('batch must be an integer from 1 to 1024');
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw typeError(`The "signal" option must be an AbortSignal. Received ${describe(signal)}`);
     }
     if (this.buffer.length !== batch * MSG_SIZE) this.buffer = new Uint8Array(batch * MSG_SIZE);
-    const signal = opts.signal;
     const token = {};
     this.active = token;
     let done = false;
@@ -296,8 +297,10 @@ export class EventStream {
           return Promise.reject(e);
         }
         return new Promise((resolve, reject) => {
-          this.waiter = { resolve, reject };
+          // Poll first: if that fails, no waiter is left behind to make every later next()
+          // fail with ERR_UFFD_ITERATOR_BUSY.
           this.startPolling();
+          this.waiter = { resolve, reject };
         });
       },
       return: (): Promise<IteratorResult<UffdEvent>> => {
@@ -390,19 +393,23 @@ export class EventStream {
     if (this.polling) return;
     let readiness = this.readinessOf.get(this.source);
     if (readiness === undefined) {
-      readiness = this.source.readiness(this.onReadable);
+      const slot = this.slot;
+      readiness = this.source.readiness((status) => slot.stream?.onReadable(status));
       if (!this.refd) readiness.unref();
       this.readinessOf.set(this.source, readiness);
+      this.uffd.resources.readinessOf = this.readinessOf;
     }
     this.readiness = readiness;
     const r = readiness.start();
     if (r < 0) throw UffdError.fromErrno(r, { syscall: 'epoll_ctl' });
+    this.slot.stream = this;
     this.polling = true;
   }
 
   private stopPolling(): void {
     if (!this.polling) return;
     this.polling = false;
+    this.slot.stream = undefined;
     this.readiness?.stop();
   }
 
@@ -412,9 +419,11 @@ export class EventStream {
     const w = this.waiter;
     this.waiter = undefined;
     this.polling = false;
+    this.slot.stream = undefined;
     for (const r of this.readinessOf.values()) r.close();
     this.readinessOf.clear();
     this.readiness = undefined;
+    this.uffd.resources.readinessOf = undefined;
     this.active = undefined;
     for (const ev of this.queue.splice(0)) if (ev.type === 'fork') ev.uffd.close();
     w?.resolve({ done: true, value: undefined });

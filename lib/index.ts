@@ -60,6 +60,14 @@ export type {
   SpaceMremapOptions,
   SpaceProt,
 } from './engine';
+export { FailLoud, poisonMissing } from './fail-loud';
+export type {
+  FailLoudAction,
+  FailLoudOptions,
+  FailInfo,
+  FailReason,
+  PoisonResult,
+} from './fail-loud';
 
 let cachedPageSize: number | undefined;
 

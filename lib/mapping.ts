@@ -146,7 +146,7 @@ export class Mapping {
   /** Another shared mapping of the same memfd (unregistered: fill the page cache through it). */
   alias(options?: { prot?: Prot }): Mapping {
     const o = checkOptions<{ prot: Prot }>(options, 'options', ['prot']);
-    if (this.fd < 0) throw new TypeError('alias() needs a Mapping.memfd mapping');
+    if (this.fd < 0) throw typeError('alias() needs a Mapping.memfd mapping', 'ERR_INVALID_THIS');
     this.live();
     const prot = protBits(toChoice(o.prot ?? 'rw', 'prot', PROTS));
     const address = check(native().mmap(0, this.length, prot, k('MAP_SHARED'), this.fd, 0), 'mmap');
@@ -239,15 +239,26 @@ export class Mapping {
   }
 }
 
-/** mmap with the start aligned to `align` (0: no constraint), trimming the over-allocation. */
+/**
+ * mmap with the start aligned to `align` (0: no constraint). The over-allocation that finds an
+ * aligned start is only reserved (PROT_NONE, MAP_NORESERVE): the real mapping is then made with
+ * MAP_FIXED over [start, start+len) alone. Mapping len + align with the caller's flags populated
+ * (MAP_POPULATE) and accounted the whole over-allocation: `align: 2 ** 40, populate: true` set
+ * out to fault in a terabyte and hung the process.
+ */
 function mapAligned(len: number, prot: number, flags: number, fd: number, align: number): number {
   const b = native();
   const ps = b.pageSize();
   if (align <= ps) return check(b.mmap(0, len, prot, flags, fd, 0), 'mmap');
-  // Reserve len + align, then give back the unaligned head and the tail.
   const total = len + align;
-  const raw = check(b.mmap(0, total, prot, flags, fd, 0), 'mmap');
+  const reserve = k('MAP_PRIVATE') | k('MAP_ANONYMOUS') | k('MAP_NORESERVE');
+  const raw = check(b.mmap(0, total, k('PROT_NONE'), reserve, -1, 0), 'mmap');
   const start = Math.ceil(raw / align) * align;
+  const r = b.mmap(start, len, prot, flags | k('MAP_FIXED'), fd, 0);
+  if (r < 0) {
+    b.munmap(raw, total);
+    check(r, 'mmap');
+  }
   if (start > raw) b.munmap(raw, start - raw);
   const end = start + Math.ceil(len / ps) * ps;
   if (raw + total > end) b.munmap(end, raw + total - end);

@@ -12,7 +12,7 @@ import { native } from './binding';
 import { k } from './constants';
 import { UffdError } from './errors';
 import type { Addr } from './raw';
-import { checkOptions, rangeError, toBool, toChoice, toU53 } from './validate';
+import { checkOptions, rangeError, toBool, toChoice, toFd, toU53 } from './validate';
 
 export type Prot = 'none' | 'r' | 'rw' | 'rwx' | 'rx';
 export const PROTS: readonly Prot[] = ['none', 'r', 'rw', 'rwx', 'rx'];
@@ -95,7 +95,8 @@ export function mmap(len: Addr, options?: MmapOptions): number {
   const l = toU53(len, 'len');
   const prot = protBits(toChoice(o.prot ?? 'rw', 'prot', PROTS));
   let flags = toBool(o.shared, 'shared') ? k('MAP_SHARED') : k('MAP_PRIVATE');
-  const fd = o.fd === undefined ? -1 : toU53(o.fd, 'fd');
+  // toFd, not toU53: the addon reads fd as an int32, so 2 ** 32 + 3 would have mapped fd 3.
+  const fd = o.fd === undefined ? -1 : toFd(o.fd, 'fd');
   if (fd < 0) flags |= k('MAP_ANONYMOUS');
   if (toBool(o.populate, 'populate')) flags |= k('MAP_POPULATE');
   if (toBool(o.noreserve, 'noreserve')) flags |= k('MAP_NORESERVE');

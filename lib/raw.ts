@@ -6,6 +6,7 @@
  * retries, events) lives above this, in Userfaultfd, and is therefore identical for both.
  */
 import { native, type NativeBinding } from './binding';
+import { UffdError } from './errors';
 
 export type Addr = number | bigint;
 
@@ -68,6 +69,8 @@ export class KernelUffd implements RawUffd {
     this.moveFn = this.b.move;
     this.wakeFn = this.b.wake;
     this.readMsgsFn = this.b.readMsgs;
+    // fds from fromFd (SCM_RIGHTS, FORK events) too: closed if this environment goes away first.
+    this.b.ownFd(fd);
   }
 
   lastField(): number {
@@ -113,7 +116,17 @@ export class KernelUffd implements RawUffd {
     return this.readMsgsFn(this.fd, buffer);
   }
   readiness(onReadable: (status: number, events: number) => void): Readiness {
-    return new this.b.Poller(this.fd, onReadable);
+    try {
+      return new this.b.Poller(this.fd, onReadable);
+    } catch (e) {
+      // uv_poll_init's failure (an fd epoll refuses, e.g. fromFd of a regular file): a UffdError
+      // with the errno, like every other syscall failure.
+      const errno = (e as { errno?: unknown }).errno;
+      if (typeof errno === 'number' && errno < 0) {
+        throw UffdError.fromErrno(errno, { syscall: 'epoll_ctl' });
+      }
+      throw e;
+    }
   }
   close(): number {
     return this.b.close(this.fd);

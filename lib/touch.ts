@@ -5,6 +5,7 @@
  * thread stays free to serve the faults. Accesses to poisoned pages (SIGBUS) or unmapped memory
  * (SIGSEGV) are caught on that thread and reported, not fatal.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { native, type NativeAccessResult } from './binding';
 import type { Addr } from './raw';
 import { checkOptions, rangeError, toBool, toU53 } from './validate';
@@ -33,6 +34,7 @@ const READ = 0;
 const WRITE = 1;
 const COPY_OUT = 2;
 const COPY_IN = 3;
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 
 function strip(r: NativeAccessResult): TouchResult {
   const out: TouchResult = { accesses: r.accesses, sum: r.sum, threadId: r.threadId };
@@ -54,13 +56,21 @@ export async function touch(addr: Addr, len: Addr, options?: TouchOptions): Prom
   const value = o.value === undefined ? 0 : toU53(o.value, 'value');
   if (value > 255) throw rangeError('value must be a byte (0..255)');
   const write = toBool(o.write, 'write');
-  return strip(await b.touch(a, l, write ? WRITE : READ, stride, value));
+  const pin = pinRegion(a, l);
+  const r = await b.touch(a, l, write ? WRITE : READ, stride, value);
+  keepAlive(pin);
+  return strip(r);
 }
 
 /** Copies [addr, addr+len) out on a native thread (faults are served meanwhile). */
 export async function readMemory(addr: Addr, len: Addr): Promise<Uint8Array> {
+  const l = toU53(len, 'len');
+  if (l > MAX_LENGTH) throw rangeError(`len must be at most ${MAX_LENGTH} (a Buffer's maximum)`);
+  const a = toU53(addr, 'addr');
   const b = native();
-  const r = await b.touch(toU53(addr, 'addr'), toU53(len, 'len'), COPY_OUT, b.pageSize(), 0);
+  const pin = pinRegion(a, l);
+  const r = await b.touch(a, l, COPY_OUT, b.pageSize(), 0);
+  keepAlive(pin);
   if (r.signal !== undefined) throw signalError(r);
   return new Uint8Array(r.data ?? []);
 }
@@ -68,9 +78,29 @@ export async function readMemory(addr: Addr, len: Addr): Promise<Uint8Array> {
 /** Copies `data` to addr on a native thread (faults are served meanwhile). */
 export async function writeMemory(addr: Addr, data: Uint8Array): Promise<void> {
   if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+  const a = toU53(addr, 'addr');
   const b = native();
-  const r = await b.touch(toU53(addr, 'addr'), data.length, COPY_IN, b.pageSize(), data);
+  const pin = pinRegion(a, data.length);
+  const r = await b.touch(a, data.length, COPY_IN, b.pageSize(), data);
+  keepAlive(pin);
   if (r.signal !== undefined) throw signalError(r);
+}
+
+/**
+ * While a native thread accesses [addr, addr+len), a view over the Mapping that contains it keeps
+ * the memory mapped: `unmap()` during the access then maps zero pages over the range instead of
+ * leaving a hole that a later mmap could reuse. Without it, a thread blocked in a fault that was
+ * woken after unmap() wrote into whatever had been mapped at that address since.
+ */
+function pinRegion(addr: number, len: number): ArrayBuffer | null {
+  if (len === 0) return null;
+  const b = native();
+  return b.regionContains(addr, len) ? b.regionView(addr, len) : null;
+}
+
+/** Keeps a value reachable until this call (so the pin outlives the await before it). */
+function keepAlive(value: unknown): void {
+  if (value === keepAlive) throw new Error('unreachable');
 }
 
 function signalError(r: NativeAccessResult): Error {

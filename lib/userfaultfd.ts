@@ -19,7 +19,7 @@ import {
   ioctlNames,
 } from './features';
 import { KernelUffd, type RawUffd, type Addr } from './raw';
-import { checkOptions, toBool, toFd, toU53, typeError } from './validate';
+import { checkOptions, describe, rangeError, toBool, toFd, toU53, typeError } from './validate';
 import type { EventStream, EventsOptions, UffdEvent } from './events';
 import type { NativeResolver, ResolverOptions } from './resolver';
 import type { FaultHandler, FaultServer, ServeOptions } from './serve';
@@ -97,7 +97,19 @@ function openFd(userModeOnly: boolean): OpenedFd {
 /** UFFDIO_API on a fresh fd; returns [available features, api ioctls] or throws. */
 function handshake(fd: number, features: bigint): [bigint, bigint] {
   const [ret, , avail, ioctls] = native().api(fd, k('UFFD_API'), features);
-  if (ret < 0) throw UffdError.fromErrno(ret, { syscall: 'ioctl', request: 'UFFDIO_API' });
+  if (ret < 0) {
+    const err = UffdError.fromErrno(ret, { syscall: 'ioctl', request: 'UFFDIO_API' });
+    // The only EPERM of UFFDIO_API (spec §3.1 step 3): say which feature and why.
+    if (err.code === 'EPERM' && (features >> BigInt(FEATURE_BITS.eventFork)) & 1n) {
+      throw new UffdError(
+        err.code,
+        `${err.message}: the eventFork feature needs CAP_SYS_PTRACE`,
+        err.errno,
+        { syscall: 'ioctl', request: 'UFFDIO_API' },
+      );
+    }
+    throw err;
+  }
   return [avail, ioctls];
 }
 
@@ -113,10 +125,44 @@ export function queryFeatures(userModeOnly: boolean): { available: bigint; via: 
   }
 }
 
+/** What must be released with the fd (a Userfaultfd's finalizer cannot reach the object). */
+interface Resources {
+  /** The event stream's poll handles (the fd's, a resolver's): closed before the fd (libuv must
+   * stop polling first). */
+  readinessOf?: Map<unknown, { close(): void }>;
+}
+
 // A Userfaultfd dropped without close() still has its fd closed when it is collected.
-const finalizer = new FinalizationRegistry<{ raw: RawUffd }>((held) => {
-  held.raw.close();
+const finalizer = new FinalizationRegistry<{
+  raw: RawUffd;
+  resources: Resources;
+  ref: WeakRef<Userfaultfd>;
+}>((held) => {
+  openUffds.delete(held.ref);
+  try {
+    for (const r of held.resources.readinessOf?.values() ?? []) r.close();
+  } finally {
+    held.raw.close();
+  }
 });
+
+/**
+ * The open Userfaultfds of this thread, closed when it exits. process.exit() waits for Workers
+ * to stop, and a Worker blocked in a fault of a uffd owned here would wait for its resolver,
+ * which is exiting: the process hung forever. Closing wakes the blocked threads first.
+ */
+const openUffds = new Set<WeakRef<Userfaultfd>>();
+let exitHookInstalled = false;
+
+function track(ref: WeakRef<Userfaultfd>): void {
+  openUffds.add(ref);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const r of [...openUffds]) r.deref()?.close();
+    });
+  }
+}
 
 const disposeSymbol: symbol =
   (Symbol as unknown as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
@@ -134,6 +180,9 @@ export class Userfaultfd {
   readonly raw: RawUffd;
   private closedFlag = false;
   private readonly closeHooks = new Set<() => void>();
+  /** @internal released with the fd, also by the finalizer */
+  readonly resources: Resources = {};
+  private readonly selfRef: WeakRef<Userfaultfd>;
   /** @internal the event stream, created on first use */
   stream: EventStream | undefined;
   /** @internal the running native resolver, if any */
@@ -160,7 +209,9 @@ export class Userfaultfd {
     }
     this.features = new Set(featureNames(enabled | info));
     this.availableFeatures = new Set(featureNames(available));
-    finalizer.register(this, { raw }, this);
+    this.selfRef = new WeakRef(this);
+    finalizer.register(this, { raw, resources: this.resources, ref: this.selfRef }, this);
+    track(this.selfRef);
     if (raw.backend === 'kernel') {
       // This environment's JS thread is this uffd's natural reader: have the watchdog report a
       // JS-thread fault on it instead of a silent hang (lib/watchdog.ts).
@@ -188,14 +239,7 @@ export class Userfaultfd {
     }
     const userModeOnly =
       opts.userModeOnly === undefined ? true : toBool(opts.userModeOnly, 'userModeOnly');
-    if (opts.features !== undefined && !Array.isArray(opts.features)) {
-      throw typeError('The "features" option must be an array of feature names');
-    }
-    for (const f of opts.features ?? []) {
-      if (typeof f !== 'string' || featureBit(f) === undefined) {
-        throw typeError(`Unknown feature name ${String(f)}`, 'ERR_INVALID_ARG_VALUE');
-      }
-    }
+    checkFeatures(opts.features);
     const moveEmulation = opts.moveEmulation ?? 'auto';
     if (!['auto', 'always', 'never'].includes(moveEmulation)) {
       throw typeError(`The "moveEmulation" option must be 'auto', 'always' or 'never'`);
@@ -272,6 +316,7 @@ export class Userfaultfd {
    */
   static fromFd(fd: number, options?: { features?: FeatureName[] }): Userfaultfd {
     const opts = checkOptions<{ features?: FeatureName[] }>(options, 'options', ['features']);
+    checkFeatures(opts.features);
     const f = toFd(fd);
     const b = native();
     const r = b.setNonBlocking(f);
@@ -367,7 +412,7 @@ export class Userfaultfd {
     let s: number | ArrayBufferView;
     if (ArrayBuffer.isView(src)) {
       if (l > src.byteLength) {
-        throw new RangeError(`len (${l}) is larger than the source view (${src.byteLength} bytes)`);
+        throw rangeError(`len (${l}) is larger than the source view (${src.byteLength} bytes)`);
       }
       s = src;
     } else {
@@ -486,7 +531,14 @@ export class Userfaultfd {
     const d = toU53(dst, 'dst');
     const l = toU53(len, 'len');
     if (ArrayBuffer.isView(src)) {
-      const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      // A view of a detached buffer has byteLength 0, and new Uint8Array() over its buffer throws.
+      const bytes =
+        src.byteLength === 0
+          ? new Uint8Array(0)
+          : new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      if (l > bytes.byteLength) {
+        throw rangeError(`len (${l}) is larger than the source view (${bytes.byteLength} bytes)`);
+      }
       return this.completeLoop(l, (done, rest) =>
         this.copy(d + done, bytes.subarray(done), rest, options),
       );
@@ -660,6 +712,8 @@ export class Userfaultfd {
     }
     this.closeHooks.clear();
     finalizer.unregister(this);
+    openUffds.delete(this.selfRef);
+    this.resources.readinessOf = undefined;
     this.raw.close();
   }
 
@@ -714,17 +768,30 @@ function moveMode(options: unknown): number {
   );
 }
 
+/** The features option: an array of known feature names ('move', 'bit17'), checked up front. */
+function checkFeatures(features: unknown): void {
+  if (features === undefined) return;
+  if (!Array.isArray(features)) {
+    throw typeError('The "features" option must be an array of feature names');
+  }
+  for (const f of features as unknown[]) {
+    if (typeof f !== 'string' || featureBit(f) === undefined) {
+      throw typeError(`Unknown feature name: ${describe(f)}`, 'ERR_INVALID_ARG_VALUE');
+    }
+  }
+}
+
 function checkEntries(entries: Float64Array): void {
   if (!(entries instanceof Float64Array)) {
     throw typeError('The "entries" argument must be a Float64Array of (dst, src, len) triples');
   }
   if (entries.length % 3 !== 0) {
-    throw new RangeError('entries.length must be a multiple of 3');
+    throw rangeError('entries.length must be a multiple of 3');
   }
   for (let i = 0; i < entries.length; i++) {
     const v = entries[i] as number;
     if (!Number.isSafeInteger(v) || v < 0) {
-      throw new RangeError(`entries[${i}] is not a safe non-negative integer: ${v}`);
+      throw rangeError(`entries[${i}] is not a safe non-negative integer: ${v}`);
     }
   }
 }

@@ -21,6 +21,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWatchdog(env, exports);
   InitResolver(env, exports);
   InitEngineProbe(env, exports);
+  InitEnvCleanup(env, exports);
+  InitFailLoud(env, exports);
   return exports;
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <cmath>
+#include <set>
 
 namespace uffd {
 
@@ -23,6 +24,9 @@ struct AddonData {
   Napi::Reference<Napi::Float64Array> resultRef;
   double* result = nullptr;
   Napi::FunctionReference pollerCtor;
+  // fds this environment owns (uffds, memfds): closed by the env cleanup hook if JS never closed
+  // them, so a terminated Worker leaks no fd (env_cleanup.cc).
+  std::set<int> ownedFds;
 };
 
 inline AddonData* GetData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
@@ -80,33 +84,32 @@ inline Napi::Value FromU64(Napi::Env env, uint64_t v) {
   return Napi::BigInt::New(env, v);
 }
 
-// The first byte and byte length of a TypedArray or DataView. Works for views over a
-// SharedArrayBuffer too: napi_get_{typedarray,dataview}_info return the data pointer directly,
-// whereas view.ArrayBuffer().Data() fails with "Invalid argument" for a SharedArrayBuffer.
-// Returns false for any other value.
-inline bool ViewData(const Napi::Value& v, uint8_t** data, size_t* len) {
+inline Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
+
+// The bytes of a TypedArray or DataView: first byte and length, or false for anything else.
+// Through napi_get_*_info rather than .ArrayBuffer().Data(), which throws a bare "Invalid
+// argument" Error for a view over a SharedArrayBuffer (copy() from one did, seen by the fuzzer).
+// A view of a detached buffer gives (nullptr, 0).
+inline bool ViewBytes(const Napi::Value& v, uint8_t** data, size_t* len) {
+  napi_env env = v.Env();
   void* p = nullptr;
-  napi_value ab;
-  size_t off = 0;
+  size_t n = 0;
   if (v.IsTypedArray()) {
     napi_typedarray_type type;
     size_t count = 0;
-    if (napi_get_typedarray_info(v.Env(), v, &type, &count, &p, &ab, &off) != napi_ok) return false;
-    *data = static_cast<uint8_t*>(p);
-    *len = v.As<Napi::TypedArray>().ByteLength();
-    return true;
+    if (napi_get_typedarray_info(env, v, &type, &count, &p, nullptr, nullptr) != napi_ok) {
+      return false;
+    }
+    n = v.As<Napi::TypedArray>().ByteLength();
+  } else if (v.IsDataView()) {
+    if (napi_get_dataview_info(env, v, &n, &p, nullptr, nullptr) != napi_ok) return false;
+  } else {
+    return false;
   }
-  if (v.IsDataView()) {
-    size_t bytes = 0;
-    if (napi_get_dataview_info(v.Env(), v, &bytes, &p, &ab, &off) != napi_ok) return false;
-    *data = static_cast<uint8_t*>(p);
-    *len = bytes;
-    return true;
-  }
-  return false;
+  *data = static_cast<uint8_t*>(p);
+  *len = p == nullptr ? 0 : n;
+  return true;
 }
-
-inline Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
 
 void InitIoctls(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
@@ -117,5 +120,13 @@ void InitScm(Napi::Env env, Napi::Object exports);
 void InitWatchdog(Napi::Env env, Napi::Object exports);
 void InitResolver(Napi::Env env, Napi::Object exports);
 void InitEngineProbe(Napi::Env env, Napi::Object exports);
+void InitEnvCleanup(Napi::Env env, Napi::Object exports);
+void InitFailLoud(Napi::Env env, Napi::Object exports);
+
+// env_cleanup.cc: fd ownership (Open, DevOpen and MemfdCreate own what they return; Close drops).
+void OwnFd(Napi::Env env, int fd);
+void DisownFd(Napi::Env env, int fd);
+// memory.cc: unmaps the regions this environment created and never unmapped (env teardown).
+void UnmapEnvRegions(const AddonData* owner);
 
 }  // namespace uffd

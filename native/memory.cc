@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <iterator>
 #include <map>
 #include <mutex>
 
@@ -29,8 +30,9 @@ namespace {
 struct Region {
   uint64_t gen;  // distinguishes a region from a later one at the same address
   uint64_t len;
-  uint64_t views;  // live ArrayBuffers over this region
-  bool unmapped;   // the owner called regionUnmap; munmap when views reach 0
+  uint64_t views;          // live ArrayBuffers over this region
+  bool unmapped;           // the owner called regionUnmap; munmap when views reach 0
+  const AddonData* owner;  // the environment that mapped it (unmapped at its teardown)
 };
 
 std::mutex gRegionsMu;
@@ -120,7 +122,9 @@ Napi::Value Mremap(const Napi::CallbackInfo& info) {
 
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "userfaultfd";
-  return Ret(info.Env(), syscall(SYS_memfd_create, name.c_str(), ArgInt(info, 1, "flags")));
+  long fd = syscall(SYS_memfd_create, name.c_str(), ArgInt(info, 1, "flags"));
+  if (fd >= 0) OwnFd(info.Env(), static_cast<int>(fd));
+  return Ret(info.Env(), fd);
 }
 
 Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
@@ -133,29 +137,34 @@ Napi::Value RegionAdd(const Napi::CallbackInfo& info) {
   uint64_t addr = ArgU64(info, 0, "addr");
   uint64_t len = ArgU64(info, 1, "len");
   std::lock_guard<std::mutex> lock(gRegionsMu);
-  (*gRegions)[addr] = Region{gNextGen++, len, 0, false};
+  (*gRegions)[addr] = Region{gNextGen++, len, 0, false, GetData(info.Env())};
   return info.Env().Undefined();
 }
 
-// Unmaps a region: munmap now if no view refers to it, else replace it with fresh zero pages
-// and munmap when the last view is collected. Returns 0 or -errno.
+// munmap now if no view refers to the region (0), else replace it with fresh zero pages and
+// munmap when the last view is collected (1); or -errno. Caller holds gRegionsMu; `it` may be
+// erased.
+long UnmapLocked(std::map<uint64_t, Region>::iterator it) {
+  void* p = reinterpret_cast<void*>(it->first);
+  if (it->second.views == 0) {
+    if (munmap(p, it->second.len) != 0) return -errno;
+    gRegions->erase(it);
+    return 0;
+  }
+  void* q = mmap(p, it->second.len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (q == MAP_FAILED) return -errno;
+  it->second.unmapped = true;
+  return 1;
+}
+
+// Unmaps a region (see UnmapLocked). Returns 0, 1 or -errno.
 Napi::Value RegionUnmap(const Napi::CallbackInfo& info) {
   uint64_t addr = ArgU64(info, 0, "addr");
   std::lock_guard<std::mutex> lock(gRegionsMu);
   auto it = gRegions->find(addr);
   if (it == gRegions->end() || it->second.unmapped) return Errno(info.Env(), EINVAL);
-  void* p = reinterpret_cast<void*>(it->first);
-  if (it->second.views == 0) {
-    int r = munmap(p, it->second.len);
-    if (r != 0) return Errno(info.Env(), errno);
-    gRegions->erase(it);
-    return Napi::Number::New(info.Env(), 0);
-  }
-  void* q = mmap(p, it->second.len, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-  if (q == MAP_FAILED) return Errno(info.Env(), errno);
-  it->second.unmapped = true;
-  return Napi::Number::New(info.Env(), 1);
+  return Napi::Number::New(info.Env(), static_cast<double>(UnmapLocked(it)));
 }
 
 // Whether [addr, addr+len) lies inside one live region (used before native threads touch it).
@@ -225,8 +234,8 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
     p = static_cast<uint8_t*>(info[0].As<Napi::ArrayBuffer>().Data());
   } else {
     size_t len = 0;
-    if (!ViewData(info[0], &p, &len)) {
-      throw Napi::TypeError::New(env, "expected an ArrayBuffer or a TypedArray");
+    if (!ViewBytes(info[0], &p, &len)) {
+      throw Napi::TypeError::New(env, "expected an ArrayBuffer, a TypedArray or a DataView");
     }
   }
   return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uint64_t>(p)));
@@ -237,6 +246,15 @@ Napi::Value PageSize(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+void UnmapEnvRegions(const AddonData* owner) {
+  std::lock_guard<std::mutex> lock(gRegionsMu);
+  for (auto it = gRegions->begin(); it != gRegions->end();) {
+    auto next = std::next(it);
+    if (it->second.owner == owner && !it->second.unmapped) UnmapLocked(it);
+    it = next;
+  }
+}
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));

@@ -143,8 +143,7 @@ void RunAccess(Access* a) {
           done = done + 1;
         }
         break;
-      case Access::kCopyOut:
-        a->data.resize(a->len);
+      case Access::kCopyOut:  // data was sized on the JS thread (Touch): nothing here may throw
         for (uint64_t off = 0; off < a->len; off += a->stride) {
           uint64_t n = a->len - off < a->stride ? a->len - off : a->stride;
           memcpy(a->data.data() + off, base + off, n);
@@ -197,13 +196,24 @@ Napi::Value Touch(const Napi::CallbackInfo& info) {
   if (a->kind == Access::kCopyIn) {
     uint8_t* p = nullptr;
     size_t n = 0;
-    if (!info[4].IsTypedArray() || !ViewData(info[4], &p, &n)) {
+    if (!info[4].IsTypedArray() || !ViewBytes(info[4], &p, &n)) {
       throw Napi::TypeError::New(env, "data must be a Uint8Array");
     }
     a->data.assign(p, p + n);
     a->len = n;
   } else if (info[4].IsNumber()) {
     a->value = static_cast<uint8_t>(info[4].As<Napi::Number>().Uint32Value());
+  }
+  if (a->kind == Access::kCopyOut) {
+    // Allocate here, not on the task's thread: a std::bad_alloc escaping a std::thread calls
+    // std::terminate (readMemory(addr, 2 ** 40) aborted the process). lib/ bounds len too.
+    try {
+      a->data.resize(a->len);
+    } catch (const std::exception&) {
+      Napi::RangeError e = Napi::RangeError::New(env, "cannot allocate the readMemory buffer");
+      e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
+      throw e;
+    }
   }
   InstallHandlers();
   return StartTask(

@@ -35,7 +35,9 @@ inline Napi::Value Report(const Napi::CallbackInfo& info, int ret, int err, int6
 Napi::Value Open(const Napi::CallbackInfo& info) {
   int flags = ArgInt(info, 0, "flags");
   long fd = syscall(SYS_userfaultfd, flags);
-  return Napi::Number::New(info.Env(), fd < 0 ? -errno : static_cast<double>(fd));
+  if (fd < 0) return Errno(info.Env(), errno);
+  OwnFd(info.Env(), static_cast<int>(fd));
+  return Napi::Number::New(info.Env(), static_cast<double>(fd));
 }
 
 // open("/dev/userfaultfd") + USERFAULTFD_IOC_NEW(flags) -> [fd or -errno, failing step].
@@ -53,6 +55,7 @@ Napi::Value DevOpen(const Napi::CallbackInfo& info) {
   int fd = ioctl(dev, kDevIocNew, flags);
   int err = errno;
   close(dev);
+  OwnFd(env, fd);
   out.Set(0u, fd < 0 ? Errno(env, err) : Napi::Number::New(env, fd));
   out.Set(1u, Napi::String::New(env, "ioctl"));
   return out;
@@ -95,7 +98,7 @@ Napi::Value Wake(const Napi::CallbackInfo& info) { return RangeIoctl(info, kWake
 uint64_t SrcAddress(const Napi::CallbackInfo& info, size_t i) {
   uint8_t* data = nullptr;
   size_t len = 0;
-  if (ViewData(info[i], &data, &len)) return reinterpret_cast<uint64_t>(data);
+  if (ViewBytes(info[i], &data, &len)) return reinterpret_cast<uint64_t>(data);
   return ArgU64(info, i, "src");
 }
 
@@ -201,7 +204,7 @@ Napi::Value ReadMsgs(const Napi::CallbackInfo& info) {
   int fd = Fd(info);
   uint8_t* base = nullptr;
   size_t size = 0;
-  if (!info[1].IsTypedArray() || !ViewData(info[1], &base, &size)) {
+  if (!info[1].IsTypedArray() || !ViewBytes(info[1], &base, &size)) {
     throw Napi::TypeError::New(env, "buffer must be a Uint8Array");
   }
   ssize_t n;
@@ -232,7 +235,9 @@ Napi::Value PollOnce(const Napi::CallbackInfo& info) {
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   // close(2): never retry on EINTR (the fd is gone either way on Linux).
-  int ret = close(Fd(info));
+  int fd = Fd(info);
+  DisownFd(info.Env(), fd);
+  int ret = close(fd);
   return Napi::Number::New(info.Env(), ret == 0 ? 0 : -errno);
 }
 

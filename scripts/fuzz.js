@@ -1,0 +1,310 @@
+#!/usr/bin/env node
+'use strict';
+// Property-based fuzzing of the public API with fast-check (issue 7, "Bad input").
+//
+//   node scripts/fuzz.js [--calls 10000] [--seed N] [--path P] [--run-length 200] [--shrink]
+//   FUZZ_CALLS=100000 node scripts/fuzz.js          # the long mode (npm run fuzz:long)
+//
+// Each run builds a fresh sandbox (scripts/fuzz/sandbox.js) and five uffds, makes `run-length`
+// random calls (scripts/fuzz/calls.js: wrong types, NaN, negative, unsafe and huge integers,
+// BigInt, unknown options, throwing getters, ranges past mappings, use after close and unmap,
+// two iterators, ...), then closes everything. Properties checked:
+// - no crash (the parent test runs this in a child: a crash is a signal exit);
+// - every error is a TypeError or RangeError with a `code`, or a UffdError with a `code`
+//   (errors thrown by the caller's own getters propagate unchanged);
+// - a refused call changes nothing: VMAs, registrations (VmFlags), page presence, fds (see
+//   scripts/fuzz/oracle.js), except where the kernel documents partial progress (bytesDone > 0,
+//   a batch's earlier entries, mprotect/madvise/mlock over several VMAs, MAP_FIXED);
+// - no hang: after close() every touch() and every next() settles; no thread or fd is left.
+// Prints one JSON summary line; exits 1 on a violation. Every call is appended to $FUZZ_LOG
+// before it runs, so the last line names the call if the process dies.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const fc = require('fast-check');
+const { makeSequences, Sentinel } = require('./fuzz/calls');
+const { KernelSandbox } = require('./fuzz/sandbox');
+const { Executor } = require('./fuzz/execute');
+const { Oracle } = require('./fuzz/oracle');
+
+function arg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = process.argv[i + 1];
+  return v === undefined || v.startsWith('--') ? true : v;
+}
+
+const distDir = process.env.USERFAULTFD_DIST || path.join(__dirname, '..', 'dist');
+const u = require(distDir);
+const native = require(path.join(distDir, 'binding.js')).native();
+
+const totalCalls = Number(arg('calls', process.env.FUZZ_CALLS || 10000));
+const runLength = Number(arg('run-length', 200));
+const seed = Number(arg('seed', process.env.FUZZ_SEED || Date.now() % 2 ** 31));
+const replayPath = arg('path', undefined);
+const shrink = arg('shrink', false) === true;
+const backend = arg('backend', 'kernel');
+const logPath = process.env.FUZZ_LOG || path.join(os.tmpdir(), `uffd-fuzz-${process.pid}.log`);
+const logFd = fs.openSync(logPath, 'w');
+
+const stats = {
+  backend,
+  seed,
+  calls: 0,
+  runs: 0,
+  ok: 0,
+  refused: 0,
+  skipped: 0,
+  async: 0,
+  stateChecks: 0,
+  vmaChecks: 0,
+  errors: {},
+  ops: {},
+  violations: [],
+};
+
+function replacer(_k, v) {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'symbol') return v.toString();
+  return v;
+}
+
+function errKey(e) {
+  if (e instanceof Sentinel) return 'Sentinel';
+  if (e instanceof u.UffdError) return `UffdError:${e.code}`;
+  if (e instanceof TypeError || e instanceof RangeError) return `${e.name}:${e.code}`;
+  return `${e?.constructor?.name ?? typeof e}:${e?.code}`;
+}
+
+function typed(e) {
+  if (e instanceof Sentinel) return true;
+  if (e instanceof u.UffdError) return typeof e.code === 'string' && e.code.length > 0;
+  if (e instanceof TypeError || e instanceof RangeError) {
+    return typeof e.code === 'string' && e.code.length > 0;
+  }
+  return false;
+}
+
+const MM_OPS = new Set(['mmap', 'munmap', 'mprotect', 'madvise', 'mlock', 'munlock', 'mremap']);
+const PER_VMA_OPS = new Set([
+  ...MM_OPS,
+  'mapMadvise',
+  'mapProtect',
+  'mapLock',
+  'mapUnlock',
+  'writeProtect',
+]);
+
+/** Calls that act on VMAs: their refusals are also checked against smaps (registrations). */
+const VMA_OPS = new Set([
+  ...PER_VMA_OPS,
+  'register',
+  'unregister',
+  'open',
+  'fromFd',
+  'close',
+  'dispose',
+  'anonymous',
+  'memfd',
+  'alias',
+  'attach',
+  'mapUnmap',
+]);
+
+/** Refusals after which the kernel documents that part of the work may have been done. */
+function mayHaveChanged(d, e) {
+  if (!(e instanceof u.UffdError) || e.errno === undefined) return false;
+  if (e.bytesDone > 0) return true;
+  if ((d.op === 'moveBatch' || d.op === 'copyBatch') && e.index > 0) return true;
+  return PER_VMA_OPS.has(d.op);
+}
+
+function violation(kind, d, detail) {
+  const v = { kind, call: d === undefined ? undefined : JSON.parse(JSON.stringify(d, replacer)) };
+  v.detail = String(detail).slice(0, 4000);
+  if (stats.violations.length < 20) stats.violations.push(v);
+  return `${kind}: ${JSON.stringify(v.call, replacer)}\n${v.detail}`;
+}
+
+function blockedInFault() {
+  let n = 0;
+  for (const t of fs.readdirSync('/proc/self/task')) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${t}/wchan`, 'utf8') === 'handle_userfault') n++;
+    } catch {
+      // the thread exited
+    }
+  }
+  return n;
+}
+
+async function quiesce(ex, deadlineMs = 5000) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    if (ex.pendingTouches.size === 0 || ex.quiescent(blockedInFault())) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const threadCount = () => fs.readdirSync('/proc/self/task').length;
+const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+
+async function runSequence(calls, oracle, base) {
+  stats.runs++;
+  if (backend !== 'kernel') {
+    // The simulated backend (lib/engine) plugs in here with a sandbox over its SimulatedSpace.
+    throw new Error(`backend ${backend}: no sandbox yet (see scripts/fuzz/sandbox.js)`);
+  }
+  const sb = new KernelSandbox(u, native);
+  sb.setup();
+  const ex = new Executor(u, native, sb);
+  ex.setupUffds();
+  let failure = null;
+  let snap = null;
+  try {
+    for (let i = 0; i < calls.length && failure === null; i++) {
+      const d = calls[i];
+      fs.writeSync(logFd, `${stats.runs}.${i} ${JSON.stringify(d, replacer)}\n`);
+      stats.calls++;
+      const opStats = (stats.ops[d.op] ??= { calls: 0, ok: 0, refused: 0 });
+      opStats.calls++;
+      if (!(await quiesce(ex))) {
+        failure = violation('stuck', d, 'touch threads neither finished nor blocked in a fault');
+        break;
+      }
+      const withVmas = VMA_OPS.has(d.op);
+      if (snap === null || (withVmas && snap.s.vmas === undefined)) {
+        const spaces = sb.spaces();
+        snap = { spaces, s: oracle.snapshot(spaces, withVmas) };
+      }
+      let res;
+      let err;
+      let threw = false;
+      ex.sourcesRead = [];
+      try {
+        res = ex.run(d);
+      } catch (e) {
+        threw = true;
+        err = e;
+      }
+      if (MM_OPS.has(d.op)) sb.repair();
+      for (const { what, err: ae } of ex.asyncOutcomes.splice(0)) {
+        const k = errKey(ae);
+        stats.errors[k] = (stats.errors[k] ?? 0) + 1;
+        if (!typed(ae)) {
+          failure = violation('untyped-async', { op: what }, ae?.stack ?? ae);
+        }
+      }
+      if (!threw) {
+        if (res !== null && typeof res === 'object' && 'skipped' in res) {
+          stats.skipped++;
+          continue;
+        }
+        if (res !== null && typeof res === 'object' && 'async' in res) stats.async++;
+        else stats.ok++;
+        opStats.ok++;
+        snap = null;
+        continue;
+      }
+      stats.refused++;
+      opStats.refused++;
+      const k = errKey(err);
+      opStats[k] = (opStats[k] ?? 0) + 1;
+      stats.errors[k] = (stats.errors[k] ?? 0) + 1;
+      if (!typed(err)) {
+        // A throw from the harness's own code is reported as such, not blamed on the package.
+        const harness = /^\s+at .*scripts\/fuzz\//m.test(String(err?.stack).split('\n')[1] ?? '');
+        failure = violation(harness ? 'harness' : 'untyped', d, err?.stack ?? err);
+        break;
+      }
+      if (mayHaveChanged(d, err)) {
+        snap = null;
+        continue;
+      }
+      if (!(await quiesce(ex))) {
+        failure = violation('stuck', d, 'after a refused call');
+        break;
+      }
+      const after = oracle.snapshot(snap.spaces, withVmas);
+      stats.stateChecks++;
+      const diff = Oracle.diff(snap.s, after, u.pageSize, ex.sourcesRead);
+      if (withVmas) stats.vmaChecks++;
+      if (diff !== '') {
+        failure = violation('state-changed', d, `${errKey(err)}: ${err.message}\n${diff}`);
+        break;
+      }
+    }
+  } catch (e) {
+    failure = violation('runner', undefined, e?.stack ?? e);
+  }
+  const stuck = await ex.teardown(5000);
+  if (failure === null && (stuck.touches > 0 || stuck.nexts > 0)) {
+    failure = violation('hang', undefined, `after close(): ${JSON.stringify(stuck)} unsettled`);
+  }
+  sb.teardown();
+  const deadline = Date.now() + 5000;
+  while (threadCount() > base.threads && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  if (failure === null && threadCount() > base.threads) {
+    failure = violation('threads', undefined, `${threadCount()} threads, ${base.threads} before`);
+  }
+  if (failure === null && fdCount() !== base.fds) {
+    failure = violation('fd-leak', undefined, `${fdCount()} fds, ${base.fds} before`);
+  }
+  return failure;
+}
+
+async function main() {
+  const oracle = new Oracle(u.pageSize);
+  // Warm up what allocates once (addon, a touch thread, the event machinery).
+  {
+    const w = u.Userfaultfd.open();
+    const m = u.Mapping.anonymous(u.pageSize);
+    await u.touch(m.address, 1);
+    const it = w.events();
+    await it.return();
+    w.close();
+    m.unmap();
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  const base = { fds: fdCount(), threads: threadCount() };
+  const sequences = makeSequences(u.pageSize, runLength);
+  const numRuns = Math.max(1, Math.ceil(totalCalls / runLength));
+  const params = { numRuns, seed, endOnFailure: !shrink };
+  if (typeof replayPath === 'string') params.path = replayPath;
+  let error = null;
+  let lastFailure;
+  try {
+    await fc.assert(
+      fc.asyncProperty(sequences, async (calls) => {
+        let failure;
+        try {
+          failure = await runSequence(calls, oracle, base);
+        } catch (e) {
+          failure = violation('runner', undefined, e?.stack ?? e);
+        }
+        if (failure !== null) {
+          lastFailure = failure;
+          throw new Error(failure);
+        }
+      }),
+      params,
+    );
+  } catch (e) {
+    error = e;
+  }
+  oracle.close();
+  process.stdout.write(`${JSON.stringify(stats, replacer)}\n`);
+  if (error !== null) {
+    const head = String(error.message).split('\n').slice(0, 2).join('\n');
+    process.stderr.write(`${head}\n${lastFailure ?? error.message}\n(log: ${logPath})\n`);
+    process.exitCode = 1;
+  } else {
+    fs.closeSync(logFd);
+    if (!process.env.FUZZ_LOG) fs.unlinkSync(logPath);
+  }
+}
+
+main();

@@ -1,0 +1,631 @@
+'use strict';
+// Executes fuzzed call descriptors against the package and the sandbox, keeping the bookkeeping
+// that keeps the runner safe: which uffds may register where, which ranges an uffd with
+// non-cooperative events has registered (munmap, mremap, MAP_FIXED and madvise(DONTNEED|REMOVE)
+// of those would block the JS thread until the event is read, so they are not issued), pending
+// touches and event iterators.
+const fs = require('fs');
+const { junkOf, Sentinel, EVENT_FEATURES } = require('./calls');
+
+const MAX_UFFDS = 12;
+const MAX_PENDING_TOUCHES = 12;
+const MAX_ITERATORS = 8;
+
+function isJunkSpec(x) {
+  return (
+    x !== null &&
+    typeof x === 'object' &&
+    !Array.isArray(x) &&
+    !('t' in x) &&
+    ('junk' in x || 'v' in x)
+  );
+}
+
+function val(x) {
+  if (isJunkSpec(x)) return junkOf(x);
+  if (Array.isArray(x)) return x.map(val);
+  return x;
+}
+
+/** A length spec standing for an already resolved length (junk: the rest of the space). */
+function lenRoom(len) {
+  if (typeof len === 'number' && Number.isSafeInteger(len) && len >= 0) {
+    return { t: 'pages', n: 0, extra: len };
+  }
+  if (typeof len === 'bigint' && len >= 0n && len <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    return { t: 'pages', n: 0, extra: Number(len), big: true };
+  }
+  return { t: 'rest' };
+}
+
+/** The smaller of a destination length and its source's room, keeping the length's type. */
+function minLen(len, room) {
+  const n = typeof len === 'bigint' ? Number(len) : len;
+  const r = typeof room === 'bigint' ? Number(room) : room;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || typeof r !== 'number') {
+    return len;
+  }
+  const m = Math.min(n, r);
+  return typeof len === 'bigint' ? BigInt(m) : m;
+}
+
+/** A number for bookkeeping (NaN for anything that is not a number or BigInt). */
+function toNum(x) {
+  if (typeof x === 'number') return x;
+  if (typeof x === 'bigint') return Number(x);
+  return NaN;
+}
+
+/** madvise advice that raises a REMOVE event on a registered range. */
+function zaps(advice) {
+  return advice === 'dontneed' || advice === 'remove';
+}
+
+function overlaps(a, l, s, e) {
+  return a < e && a + l > s;
+}
+
+class Executor {
+  constructor(u, native, sb) {
+    this.u = u;
+    this.b = native;
+    this.sb = sb;
+    this.ps = u.pageSize;
+    this.uffds = []; // { uffd, cls: 'umo' | 'full' | 'other', file: { evented, ranges, wrappers } }
+    this.iterators = []; // { it, entry, pending: Promise | null }
+    this.controllers = [new AbortController(), new AbortController(), new AbortController()];
+    this.controllers.push(new AbortController());
+    this.pendingTouches = new Set();
+    this.pendingNexts = new Set();
+    this.views = []; // { buf, owner: Mapping | undefined }
+    this.asyncOutcomes = []; // errors from settled async calls, checked by the runner
+    this.sourcesRead = []; // [addr, len] a COPY of the current call reads
+  }
+
+  setupUffds() {
+    const U = this.u.Userfaultfd;
+    this.addUffd(U.open(), 'umo', false);
+    this.addUffd(U.open({ features: ['threadId', 'exactAddress', 'wpUnpopulated'] }), 'umo', false);
+    this.addUffd(
+      U.open({ features: ['eventRemove', 'eventUnmap', 'eventRemap', 'threadId'] }),
+      'umo',
+      true,
+    );
+    this.addUffd(U.open({ userModeOnly: false }), 'full', false);
+    this.addUffd(U.open({ features: ['sigbus'] }), 'umo', false);
+    // Start with registered ranges, so that fills, moves and EEXIST races happen often.
+    const ps = this.ps;
+    const R = this.sb.R;
+    const m = this.sb.mappings[0];
+    this.owners = [
+      [R + 16 * ps, R + 48 * ps, 0, undefined],
+      [R + 144 * ps, R + 160 * ps, 1, { missing: true, wp: true }],
+      [R + 160 * ps, R + 176 * ps, 4, undefined],
+      [this.sb.R2, this.sb.R2end, 3, undefined],
+      [m.address, m.address + m.length, 2, undefined],
+      [R + 96 * ps, R + 112 * ps, 1, { minor: true }],
+    ];
+    for (const [s, e, i, modes] of this.owners) this.uffds[i].uffd.register(s, e - s, modes);
+    this.uffds[2].file.ranges.push([m.address, m.address + m.length]);
+  }
+
+  addUffd(uffd, cls, evented, file) {
+    const f = file ?? { evented, ranges: [], wrappers: new Set() };
+    f.wrappers.add(uffd);
+    if (this.uffds.length >= MAX_UFFDS) {
+      uffd.close();
+      return;
+    }
+    this.uffds.push({ uffd, cls, file: f });
+  }
+
+  /** Would an munmap/mremap/MAP_FIXED/madvise(DONTNEED) of [a, a+l) raise a blocking event? */
+  eventBlocked(a, l) {
+    if (typeof a !== 'number' || typeof l !== 'number') {
+      a = typeof a === 'bigint' ? Number(a) : a;
+      l = typeof l === 'bigint' ? Number(l) : l;
+      if (typeof a !== 'number' || typeof l !== 'number') return false;
+    }
+    const span = Math.max(l, this.ps);
+    for (const { file } of this.uffds) {
+      if (!file.evented || ![...file.wrappers].some((w) => !w.closed)) continue;
+      if (file.ranges.some(([s, e]) => overlaps(a, span, s, e))) return true;
+    }
+    return false;
+  }
+
+  entry(i) {
+    return this.uffds[i % this.uffds.length];
+  }
+
+  /** The uffd that registered `addr` at setup (so that MOVE, which needs it, can succeed). */
+  ownerOf(d, addr) {
+    if (!d.own) return this.entry(d.u);
+    const a = toNum(addr);
+    const o = this.owners.find(([s, e]) => a >= s && a < e);
+    return o === undefined ? this.entry(d.u) : this.uffds[o[2]];
+  }
+
+  mapping(i) {
+    const ms = this.sb.mappings;
+    return ms.length === 0 ? undefined : ms[i % ms.length];
+  }
+
+  opts(o, fieldFn = (k, v) => val(v)) {
+    switch (o.t) {
+      case 'none':
+        return undefined;
+      case 'empty':
+        return {};
+      case 'unknown':
+        return { bogusOption: 1 };
+      case 'junk':
+        return junkOf(o.j);
+      case 'getter':
+        return Object.defineProperty({}, 'dontWake', {
+          enumerable: true,
+          get() {
+            throw new Sentinel('getter');
+          },
+        });
+      default: {
+        const out = {};
+        for (const [k, v] of Object.entries(o.f)) out[k] = fieldFn(k, v);
+        return out;
+      }
+    }
+  }
+
+  /** The owner of dst when asked for, unless that would let a full uffd act outside R2. */
+  checkedOwner(d, addr, e) {
+    const o = this.ownerOf(d, addr);
+    return o.cls === 'full' && e.cls !== 'full' ? e : o;
+  }
+
+  /** Spaces a uffd may register or fill: a full (non USER_MODE_ONLY) uffd only R2. */
+  spacesFor(entry, write) {
+    if (entry.cls === 'full' && write) return { allow: ['R2', 'abs'], home: 'R2', hugeOk: true };
+    return { allow: ['R', 'R2', 'map', 'abs'], hugeOk: true };
+  }
+
+  resolve(a, l, opts) {
+    if (opts.home === 'R2' && a.t !== 'abs' && a.t !== 'bad') a = { ...a, t: 'R2' };
+    return this.sb.resolve(a, l, opts);
+  }
+
+  /** A COPY source, recorded in sourcesRead (the kernel may fault it in even when refusing). */
+  copySource(s, len) {
+    const [src, l] = this.copySource1(s, len);
+    const addr = ArrayBuffer.isView(src) ? this.b.addressOf(src) : toNum(src);
+    const n = ArrayBuffer.isView(src) ? src.byteLength : toNum(l);
+    if (Number.isFinite(addr) && Number.isFinite(n)) this.sourcesRead.push([addr, n]);
+    return [src, l];
+  }
+
+  /** A COPY source: an address (never R2: a kernel read there could block) or a view. */
+  copySource1(s, len) {
+    if (s.t === 'addr') {
+      const [addr, l2] = this.sb.resolve(s.a, lenRoom(len), {
+        allow: ['R', 'map', 'abs'],
+        hugeOk: true,
+      });
+      return [addr, minLen(len, l2)];
+    }
+    const size = s.pages * this.ps;
+    switch (s.kind) {
+      case 'u8':
+        return [new Uint8Array(size), len];
+      case 'buffer':
+        return [Buffer.alloc(size + 3).subarray(3), len];
+      case 'dv':
+        return [new DataView(new ArrayBuffer(size)), len];
+      case 'f64':
+        return [new Float64Array(size / 8), len];
+      case 'sab':
+        return [new Uint8Array(new SharedArrayBuffer(size || 8)), len];
+      case 'mapbuf': {
+        const m = this.sb.liveMappings()[s.i % Math.max(1, this.sb.liveMappings().length)];
+        if (m === undefined) return [new Uint8Array(0), len];
+        return [new Uint8Array(m.buffer), len];
+      }
+      default: {
+        const v = this.views[s.i % Math.max(1, this.views.length)];
+        // An old view: detached (its Mapping was unmapped) or still live.
+        return [v ? v.view : new Uint8Array(0), len];
+      }
+    }
+  }
+
+  entries(e, move) {
+    const ps = this.ps;
+    switch (e.t) {
+      case 'badval':
+        return new Float64Array([this.sb.R, this.sb.R + ps, e.v]);
+      case 'badlen':
+        return new Float64Array([this.sb.R, this.sb.R + ps]);
+      case 'type':
+        if (e.kind === 'array') return [this.sb.R, this.sb.R, ps];
+        if (e.kind === 'f32') return new Float32Array(3);
+        if (e.kind === 'u8') return new Uint8Array(3);
+        return val(e.j);
+      default: {
+        const out = [];
+        for (const { d, s, l } of e.t3) {
+          if (d.t === 'bad' || s.t === 'bad' || l.t === 'bad' || d.big || s.big || l.big) {
+            out.push(NaN, 0, 0);
+            continue;
+          }
+          const [da, dl] = this.sb.resolve(d, l, {
+            allow: ['R', 'R2', 'map', 'abs'],
+            hugeOk: true,
+          });
+          const srcAllow = move ? ['R', 'R2', 'map', 'abs'] : ['R', 'map', 'abs'];
+          const [sa, sl] = this.sb.resolve(s, l, { allow: srcAllow, hugeOk: true });
+          out.push(da, sa, Math.min(dl, sl));
+          if (!move) this.sourcesRead.push([sa, Math.min(dl, sl)]);
+        }
+        return new Float64Array(out);
+      }
+    }
+  }
+
+  /**
+   * Runs one call. Returns { ok, value } | { err } | { skipped } | { async: Promise }.
+   * `mm: true` marks calls after which the sandbox holes are refilled.
+   */
+  run(d) {
+    const u = this.u;
+    const ps = this.ps;
+    switch (d.op) {
+      case 'open': {
+        const o = this.opts(d.o);
+        const uffd = u.Userfaultfd.open(o);
+        const feats = o && Array.isArray(o.features) ? o.features : [];
+        const evented = feats.some((f) => EVENT_FEATURES.includes(f));
+        const full = o !== null && typeof o === 'object' && o.userModeOnly === false;
+        this.addUffd(uffd, full ? 'full' : 'umo', evented);
+        return uffd.via;
+      }
+      case 'fromFd': {
+        let fd;
+        let own = false;
+        let source;
+        if (d.fd.t === 'dup') {
+          source = this.entry(d.fd.u);
+          if (source.uffd.closed) return { skipped: 'dup of closed' };
+          fd = this.b.dup(source.uffd.fd);
+          own = true;
+        } else if (d.fd.t === 'devnull') {
+          fd = fs.openSync('/dev/null', 'r');
+          own = true;
+        } else {
+          fd = val(d.fd.v);
+        }
+        try {
+          const w = u.Userfaultfd.fromFd(fd, this.opts(d.o));
+          own = false;
+          if (source) this.addUffd(w, source.cls, source.file.evented, source.file);
+          else this.addUffd(w, 'other', false);
+          return w.fd;
+        } finally {
+          if (own) fs.closeSync(fd);
+        }
+      }
+      case 'register': {
+        const e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, true));
+        const r = e.uffd.register(a, l, this.opts(d.o));
+        if (e.file.evented) e.file.ranges.push([toNum(a), toNum(a) + toNum(l)]);
+        return [...r];
+      }
+      case 'unregister': {
+        const e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, false));
+        return e.uffd.unregister(a, l);
+      }
+      case 'copy':
+      case 'completeCopy': {
+        let e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, true));
+        e = this.checkedOwner(d, a, e);
+        const [src, len] = this.copySource(d.s, l);
+        return e.uffd[d.op](a, src, len, this.opts(d.o));
+      }
+      case 'zeropage':
+      case 'poison':
+      case 'continue':
+      case 'completeZeropage': {
+        let e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, true));
+        e = this.checkedOwner(d, a, e);
+        return e.uffd[d.op](a, l, this.opts(d.o));
+      }
+      case 'move':
+      case 'completeMove': {
+        let e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, true));
+        e = this.checkedOwner(d, a, e);
+        const [s, sl] = this.sb.resolve(d.s, lenRoom(l), {
+          allow: ['R', 'R2', 'map', 'abs'],
+          hugeOk: true,
+        });
+        const len = minLen(l, sl);
+        return e.uffd[d.op](a, s, len, this.opts(d.o));
+      }
+      case 'wake': {
+        const e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, false));
+        return e.uffd.wake(a, l);
+      }
+      case 'writeProtect': {
+        const e = this.entry(d.u);
+        const [a, l] = this.resolve(d.a, d.l, this.spacesFor(e, true));
+        return e.uffd.writeProtect(a, l, val(d.p), this.opts(d.o));
+      }
+      case 'moveBatch':
+      case 'copyBatch': {
+        const e = this.entry(d.u);
+        return e.uffd[d.op](this.entries(d.e, d.op === 'moveBatch'), this.opts(d.o));
+      }
+      case 'events': {
+        const e = this.entry(d.u);
+        const o = this.opts(d.o, (k, v) => {
+          if (k === 'signal') return 'ctl' in v ? this.controllers[v.ctl].signal : val(v.j);
+          return val(v);
+        });
+        const it = e.uffd.events(o);
+        if (this.iterators.length >= MAX_ITERATORS) {
+          void it.return();
+          return 'dropped';
+        }
+        this.iterators.push({ it, entry: e });
+        return 'iterator';
+      }
+      case 'next': {
+        if (this.iterators.length === 0) return { skipped: 'no iterator' };
+        const { it } = this.iterators[d.i % this.iterators.length];
+        const p = it.next();
+        this.trackAsync(p, this.pendingNexts, 'next');
+        return { async: p };
+      }
+      case 'return': {
+        if (this.iterators.length === 0) return { skipped: 'no iterator' };
+        const { it } = this.iterators[d.i % this.iterators.length];
+        const p = it.return();
+        this.trackAsync(p, this.pendingNexts, 'return');
+        return { async: p };
+      }
+      case 'abort':
+        this.controllers[d.c].abort();
+        this.controllers[d.c] = new AbortController();
+        return 'aborted';
+      case 'close':
+        this.entry(d.u).uffd.close();
+        return 'closed';
+      case 'refUnref': {
+        const uffd = this.entry(d.u).uffd;
+        return d.ref ? (uffd.ref(), 'ref') : (uffd.unref(), 'unref');
+      }
+      case 'dispose':
+        this.entry(d.u).uffd[Symbol.for('nodejs.dispose')]();
+        return 'disposed';
+      case 'getters': {
+        const x = this.entry(d.u).uffd;
+        return [x.fd, x.closed, x.features.size, x.via, x.backend].join(',');
+      }
+      case 'anonymous':
+      case 'memfd': {
+        const [, l] = this.sb.resolve({ t: 'abs', v: 2 ** 48 }, d.l, {});
+        const m = u.Mapping[d.op](l, this.opts(d.o));
+        this.sb.addMapping(m);
+        return m.length;
+      }
+      case 'attach': {
+        let a;
+        let l;
+        if (d.a.t === 'stale') {
+          const m = this.mapping(d.a.i);
+          if (m === undefined) return { skipped: 'no mapping' };
+          a = m.address;
+          l = m.length;
+        } else {
+          [a, l] = this.sb.resolve(d.a, d.l, { allow: ['R', 'R2', 'map', 'abs'] });
+        }
+        const m = u.Mapping.attach(a, l);
+        this.sb.addMapping(m);
+        return m.length;
+      }
+      case 'alias': {
+        const m = this.mapping(d.m);
+        if (m === undefined) return { skipped: 'no mapping' };
+        const al = m.alias(this.opts(d.o));
+        this.sb.addMapping(al);
+        return al.length;
+      }
+      case 'buffer': {
+        const m = this.mapping(d.m);
+        if (m === undefined) return { skipped: 'no mapping' };
+        const buf = m.buffer;
+        const owner = m.owner
+          ? m
+          : this.sb.mappings.find(
+              (o) => o.owner && m.address >= o.address && m.address < o.address + o.length,
+            );
+        if (this.views.length < 16) this.views.push({ buf, view: new Uint8Array(buf), owner });
+        return buf.byteLength;
+      }
+      case 'useView': {
+        // Unmap, then use a view: a detached view reads nothing; a view of unmapped memory
+        // reads the zero pages mapped over it. A view of live memory is not read: its pages
+        // may be registered and missing, and the JS thread must never fault on those.
+        const v = this.views[d.i % Math.max(1, this.views.length)];
+        if (v === undefined) return { skipped: 'no view' };
+        if (v.buf.byteLength !== 0 && !(v.owner === undefined || v.owner.closed)) {
+          return { skipped: 'live view' };
+        }
+        const x = v.view;
+        return x.length === 0 ? 'detached' : x[0] === 0 ? 'zero' : `byte ${x[0]}`;
+      }
+      case 'mapMadvise':
+      case 'mapProtect':
+      case 'mapLock':
+      case 'mapUnlock':
+      case 'mapUnmap': {
+        const m = this.mapping(d.m);
+        if (m === undefined) return { skipped: 'no mapping' };
+        if (d.op === 'mapUnmap' || (d.op === 'mapMadvise' && zaps(val(d.adv)))) {
+          if (!m.closed && m.owner && this.eventBlocked(m.address, m.length)) {
+            return { skipped: 'would raise a blocking event' };
+          }
+        }
+        if (d.op === 'mapMadvise') return m.madvise(val(d.adv), val(d.off), val(d.len));
+        if (d.op === 'mapProtect') return m.protect(val(d.prot), val(d.off), val(d.len));
+        if (d.op === 'mapLock') return m.lock(this.opts(d.o), val(d.off), val(d.len));
+        if (d.op === 'mapUnlock') return m.unlock(val(d.off), val(d.len));
+        return m.unmap();
+      }
+      case 'mmap': {
+        let fixedRange;
+        const o = this.opts(d.o, (k, v) => {
+          if (k === 'fixed') {
+            const [a, l] = this.sb.resolve(v, d.l, { allow: ['R', 'abs'] });
+            fixedRange = [a, l];
+            return a;
+          }
+          if (k === 'fd') {
+            if (v === 'memfd') return this.sb.memfd;
+            if (v === 'file') return this.sb.fileFd;
+            if (v === 'devnull') return this.sb.devNull;
+            if (v === 'high') return 2 ** 32 + this.sb.memfd;
+            return val(v);
+          }
+          return val(v);
+        });
+        let len;
+        if (fixedRange !== undefined) {
+          len = fixedRange[1];
+          if (this.eventBlocked(fixedRange[0], len)) return { skipped: 'blocking event' };
+        } else {
+          [, len] = this.sb.resolve({ t: 'abs', v: 2 ** 48 }, d.l, {});
+          if (d.l.t === 'rest') len = 16 * ps;
+        }
+        const addr = u.mm.mmap(len, o);
+        if (fixedRange === undefined) this.b.munmap(addr, Number(len));
+        return { ok: addr, mm: true };
+      }
+      case 'munmap':
+      case 'mprotect':
+      case 'madvise':
+      case 'mlock':
+      case 'munlock': {
+        const allow =
+          d.op === 'mlock'
+            ? ['R', 'map', 'abs']
+            : ['R', 'R2', 'map', 'abs'].filter((s) => d.op !== 'munmap' || s !== 'R2');
+        const [a, l] = this.sb.resolve(d.a, d.l, { allow });
+        const evt = d.op === 'munmap' || (d.op === 'madvise' && zaps(val(d.adv)));
+        if (evt && this.eventBlocked(a, l)) return { skipped: 'blocking event' };
+        let r;
+        if (d.op === 'munmap') r = u.mm.munmap(a, l);
+        else if (d.op === 'mprotect') r = u.mm.mprotect(a, l, val(d.prot));
+        else if (d.op === 'madvise') r = u.mm.madvise(a, l, val(d.adv));
+        else if (d.op === 'mlock') r = u.mm.mlock(a, l, this.opts(d.o));
+        else r = u.mm.munlock(a, l);
+        return { ok: r, mm: true };
+      }
+      case 'mremap': {
+        const [a, l] = this.sb.resolve(d.a, d.l, { allow: ['R', 'abs'] });
+        // The new length stays within R too (growing in place must not take memory past it).
+        const room =
+          typeof a === 'number' && a >= this.sb.R && a < this.sb.Rend ? this.sb.Rend - a : 16 * ps;
+        const [, n] = this.sb.resolve({ t: 'abs', v: 2 ** 48 }, d.n, {});
+        let newLen = n;
+        if ((typeof n === 'number' || typeof n === 'bigint') && Number(n) < 2 ** 47) {
+          const c = Math.min(Number(n), room);
+          newLen = typeof n === 'bigint' ? BigInt(c) : c;
+        }
+        let fixed;
+        const o = this.opts(d.o, (k, v) => {
+          if (k !== 'fixed') return val(v);
+          const [fa] = this.sb.resolve(v, { t: 'pages', n: 0, extra: 0 }, { allow: ['R', 'abs'] });
+          fixed = fa;
+          return fa;
+        });
+        const fx = typeof fixed === 'bigint' ? Number(fixed) : fixed;
+        if (typeof fx === 'number' && fx >= this.sb.R && fx < this.sb.Rend) {
+          // MREMAP_FIXED replaces [fixed, fixed + newLen): keep that inside R as well.
+          const nl = typeof newLen === 'bigint' ? Number(newLen) : newLen;
+          if (typeof nl === 'number' && fx + nl > this.sb.Rend) {
+            return { skipped: 'fixed target past R' };
+          }
+        }
+        if (this.eventBlocked(a, l) || (fixed !== undefined && this.eventBlocked(fixed, newLen))) {
+          return { skipped: 'blocking event' };
+        }
+        const r = u.mm.mremap(a, l, newLen, o);
+        if (r !== Number(a) && (r < this.sb.R || r >= this.sb.Rend)) {
+          this.b.munmap(r, Number(newLen)); // moved out of the sandbox: give it back
+        }
+        return { ok: r, mm: true };
+      }
+      case 'mmMisc':
+        if (d.which === 0) return u.mm.mremapRelocateAnonSupported();
+        if (d.which === 1) return u.mm.systemPageSize();
+        return u.mm.hugePageSize();
+      case 'touch':
+      case 'readMemory':
+      case 'writeMemory': {
+        if (this.pendingTouches.size >= MAX_PENDING_TOUCHES) return { skipped: 'touch cap' };
+        const [a, l] = this.sb.resolve(d.a, d.l, { allow: ['R', 'R2', 'map', 'abs'] });
+        let p;
+        if (d.op === 'touch') p = u.touch(a, l, this.opts(d.o));
+        else if (d.op === 'readMemory') p = u.readMemory(a, l);
+        else {
+          const n = Number.isSafeInteger(l) && l >= 0 && l <= 1 << 20 ? l : 8;
+          const data = d.bad === null ? new Uint8Array(n).fill(0xa5) : val(d.bad);
+          p = u.writeMemory(a, data);
+        }
+        this.trackAsync(p, this.pendingTouches, d.op);
+        return { async: p };
+      }
+      case 'probe':
+        if (typeof val(d.q) === 'boolean') return u.queryFeatures(val(d.q)).via;
+        return u.probe().available;
+      default:
+        throw new Error(`unknown op ${d.op}`);
+    }
+  }
+
+  trackAsync(p, set, what) {
+    set.add(p);
+    p.then(
+      () => set.delete(p),
+      (err) => {
+        set.delete(p);
+        this.asyncOutcomes.push({ what, err });
+      },
+    );
+  }
+
+  /** Every pending touch thread is finished or blocked in a fault. */
+  quiescent(blockedCount) {
+    return this.pendingTouches.size <= blockedCount;
+  }
+
+  /** Closes everything; returns what did not settle. */
+  async teardown(deadlineMs) {
+    for (const it of this.iterators) void it.it.return();
+    for (const { uffd } of this.uffds) uffd.close();
+    const deadline = Date.now() + deadlineMs;
+    while ((this.pendingTouches.size > 0 || this.pendingNexts.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const stuck = { touches: this.pendingTouches.size, nexts: this.pendingNexts.size };
+    this.uffds = [];
+    this.iterators = [];
+    this.views = [];
+    return stuck;
+  }
+}
+
+module.exports = { Executor };

@@ -1,0 +1,276 @@
+'use strict';
+// The fuzzer's sandbox: every address a fuzzed call may act on lies in memory made here, so that
+// random but valid-looking calls can never munmap, mprotect, MOVE away or register memory that
+// node itself uses (one madvise(DONTNEED) of V8's heap, one REGISTER of it, would crash or hang
+// the runner and be reported as a bug of the package).
+//
+// Spaces:
+// - R: an arena of raw mmap()ed memory (not a Mapping, so mm.* may act on it), laid out as
+//   segments of different kinds (private/shared anonymous, memfd, read-only, a regular file)
+//   between PROT_NONE reservations. Ranges are clamped to R, so "past the end of a mapping" means
+//   into the next segment or reservation, never out of R. Holes that mm calls punch are refilled
+//   at once with PROT_NONE (MAP_FIXED_NOREPLACE), so nobody else can map into R.
+// - R2: 32 private anonymous pages, the only memory a uffd opened with userModeOnly: false may
+//   register. A kernel-mode access (copy_from_user in COPY's src, mlock's populate, ...) to a
+//   missing page registered with such a uffd blocks the calling thread, which is the JS thread:
+//   so R2 is never a COPY source nor mlocked nor mremapped.
+// - Mappings: Mapping objects (regions) created by the sandbox or by fuzzed calls. Ranges are
+//   clamped to the Mapping; an unmapped Mapping's addresses are no longer ours (a later mmap by
+//   node may reuse them), so they resolve to R instead.
+// - Absurd addresses: below mmap_min_addr (with small lengths) or at/above 2^47 (any length):
+//   nothing is mapped there.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { junkOf } = require('./calls');
+
+const R_PAGES = 256;
+/** R's segments as [first page, pages]: private A, private B, shared, memfd, private C. */
+const SEGMENTS = [
+  [16, 32],
+  [64, 16],
+  [80, 16],
+  [96, 16],
+  [144, 32],
+];
+const R2_PAGES = 32;
+const TASK_SIZE = 0x7ffffffff000;
+const HUGE = 2 ** 47; // any length >= this makes [addr, addr+len) leave the user address space
+
+class KernelSandbox {
+  constructor(u, native) {
+    this.u = u;
+    this.b = native;
+    this.k = u.constants();
+    this.ps = u.pageSize;
+    this.kind = 'kernel';
+    this.fds = []; // fds the sandbox opened (memfd, file)
+    this.extra = []; // [addr, len] mapped outside R by fuzzed calls, to munmap at teardown
+    this.mappings = []; // pool of Mapping objects
+  }
+
+  mmapRaw(addr, len, prot, flags, fd = -1, off = 0) {
+    const r = this.b.mmap(addr, len, prot, flags, fd, off);
+    if (r < 0) throw new Error(`sandbox mmap failed: ${r}`);
+    return r;
+  }
+
+  setup() {
+    const { k, ps } = this;
+    const anon = k.MAP_PRIVATE | k.MAP_ANONYMOUS | k.MAP_NORESERVE;
+    const rw = k.PROT_READ | k.PROT_WRITE;
+    this.R = this.mmapRaw(0, R_PAGES * ps, k.PROT_NONE, anon);
+    this.Rend = this.R + R_PAGES * ps;
+    const at = (page) => this.R + page * ps;
+    const fixed = k.MAP_FIXED;
+    // Segments (page offsets in R); PROT_NONE reservations in between.
+    this.mmapRaw(at(16), 32 * ps, rw, anon | fixed);
+    this.mmapRaw(at(64), 16 * ps, rw, anon | fixed);
+    this.mmapRaw(at(80), 16 * ps, rw, k.MAP_SHARED | k.MAP_ANONYMOUS | fixed);
+    const memfd = this.b.memfdCreate('fuzz', k.MFD_CLOEXEC);
+    if (memfd < 0) throw new Error(`memfd_create: ${memfd}`);
+    this.fds.push(memfd);
+    this.memfd = memfd;
+    this.b.ftruncate(memfd, 32 * ps);
+    this.mmapRaw(at(96), 16 * ps, rw, k.MAP_SHARED | fixed, memfd, 0);
+    this.mmapRaw(at(112), 16 * ps, k.PROT_READ, anon | fixed);
+    const file = path.join(os.tmpdir(), `uffd-fuzz-${process.pid}.bin`);
+    fs.writeFileSync(file, Buffer.alloc(16 * ps, 0x11));
+    const ffd = fs.openSync(file, 'r+');
+    fs.unlinkSync(file);
+    this.fds.push(ffd);
+    this.fileFd = ffd;
+    this.mmapRaw(at(128), 16 * ps, rw, k.MAP_PRIVATE | fixed, ffd, 0);
+    this.mmapRaw(at(144), 32 * ps, rw, anon | fixed);
+    this.R2 = this.mmapRaw(0, R2_PAGES * this.ps, rw, anon);
+    this.R2end = this.R2 + R2_PAGES * ps;
+    // Some Mappings: private, shared, memfd (+ its alias).
+    this.addMapping(this.u.Mapping.anonymous(8 * ps));
+    this.addMapping(this.u.Mapping.anonymous(8 * ps, { shared: true }));
+    const mf = this.u.Mapping.memfd(8 * ps);
+    this.addMapping(mf);
+    this.addMapping(mf.alias());
+    this.devNull = fs.openSync('/dev/null', 'r');
+    this.fds.push(this.devNull);
+  }
+
+  addMapping(m) {
+    if (this.mappings.length >= 16) {
+      m.unmap();
+      return;
+    }
+    this.mappings.push(m);
+  }
+
+  liveMappings() {
+    return this.mappings.filter((m) => !m.closed && m.owner);
+  }
+
+  /** [start, end) spaces whose state the oracle compares. */
+  spaces() {
+    const s = [
+      [this.R, this.Rend],
+      [this.R2, this.R2end],
+    ];
+    for (const m of this.liveMappings()) s.push([m.address, m.address + m.length]);
+    return s;
+  }
+
+  /**
+   * Resolves an abstract address spec and length spec into a safe (addr, len) pair.
+   * `allow` lists the spaces this call may touch ('R', 'R2', 'map', 'abs'); a spec naming another
+   * space resolves in R. `hugeOk`: may a huge length (>= 2^47) be combined with a sandbox
+   * address? True only for the uffd ioctls, whose validate_range() refuses start + len >
+   * TASK_SIZE before anything else; mm.* walk every VMA up to start + len.
+   */
+  resolve(aSpec, lSpec, { allow = ['R', 'map', 'abs'], hugeOk = false } = {}) {
+    const ps = this.ps;
+    let t = aSpec.t;
+    let big = aSpec.big === true;
+    let addr;
+    let end;
+    if (t === 'bad') {
+      const v = junkOf(aSpec.v);
+      // Junk that is not an address is refused before any syscall, whatever the length.
+      if (!isU53(v)) return [v, this.length(lSpec, Infinity, hugeOk)];
+      // Junk that IS an address (an integer from the random pools) must not land in node's
+      // own memory: keep it if nothing can be mapped there, else fold it into R.
+      big = typeof v === 'bigint';
+      const n = Number(v);
+      if (n < 0x10000 || n >= HUGE) {
+        t = 'abs';
+        aSpec = { t: 'abs', v: n };
+      } else {
+        t = 'R';
+        aSpec = { t: 'R', page: Math.floor(n / ps) % R_PAGES, sub: n % ps };
+      }
+    }
+    if (t === 'seg') {
+      // A page inside one of R's segments (the likeliest place for a call to succeed).
+      const [first, n] = SEGMENTS[aSpec.s % SEGMENTS.length];
+      t = 'R';
+      aSpec = { t: 'R', page: first + (aSpec.page % n), sub: aSpec.sub };
+    }
+    if (!allow.includes(t)) t = 'R';
+    if (t === 'map') {
+      const live = this.liveMappings();
+      const m = live.length > 0 ? live[aSpec.i % live.length] : undefined;
+      if (m === undefined) {
+        t = 'R';
+      } else {
+        end = m.address + m.length;
+        addr = Math.min(m.address + aSpec.page * ps + aSpec.sub, end);
+      }
+    }
+    if (t === 'R') {
+      end = this.Rend;
+      addr = this.R + (aSpec.page % R_PAGES) * ps + (aSpec.sub ?? 0);
+    } else if (t === 'R2') {
+      end = this.R2end;
+      addr = this.R2 + (aSpec.page % R2_PAGES) * ps + (aSpec.sub ?? 0);
+    } else if (t === 'abs') {
+      addr = aSpec.v;
+      // Nothing is mapped below mmap_min_addr (64 KiB) nor at/above 2^47: lengths stay below
+      // 64 KiB from a low address; any length is fine from a high one.
+      end = addr >= HUGE ? Infinity : 0x10000;
+    }
+    return [big ? BigInt(addr) : addr, this.length(lSpec, end - addr, hugeOk)];
+  }
+
+  /**
+   * A length spec's value for a range with `room` bytes before the end of its space: valid
+   * lengths are clamped to the room (a huge one is kept only when `hugeOk`); junk passes through.
+   */
+  length(lSpec, room, hugeOk) {
+    const ps = this.ps;
+    let v;
+    let big = lSpec.big === true;
+    switch (lSpec.t) {
+      case 'pages':
+        v = lSpec.n * ps + lSpec.extra;
+        break;
+      case 'rest':
+        v = Number.isFinite(room) ? Math.max(0, room) : 0;
+        break;
+      case 'huge':
+        v = lSpec.v;
+        break;
+      default: {
+        const j = junkOf(lSpec.v);
+        if (!isU53(j)) return j;
+        big = typeof j === 'bigint';
+        v = Number(j);
+      }
+    }
+    if (v > room && !(hugeOk && v >= HUGE)) v = Math.max(0, room);
+    return big ? BigInt(v) : v;
+  }
+
+  /** Refills holes in R with PROT_NONE reservations (after munmap/mremap/failed MAP_FIXED). */
+  repair() {
+    const { k } = this;
+    const vmas = this.vmasIn(this.R, this.Rend);
+    let cur = this.R;
+    const holes = [];
+    for (const [s, e] of vmas) {
+      if (s > cur) holes.push([cur, s]);
+      cur = Math.max(cur, e);
+    }
+    if (cur < this.Rend) holes.push([cur, this.Rend]);
+    for (const [s, e] of holes) {
+      const r = this.b.mmap(
+        s,
+        e - s,
+        k.PROT_NONE,
+        k.MAP_PRIVATE | k.MAP_ANONYMOUS | k.MAP_NORESERVE | k.MAP_FIXED_NOREPLACE,
+        -1,
+        0,
+      );
+      if (r !== s) throw new Error(`sandbox breach: cannot refill [${hex(s)}, ${hex(e)}): ${r}`);
+    }
+  }
+
+  /** VMAs of /proc/self/maps intersecting [start, end), clipped to it. */
+  vmasIn(start, end) {
+    const out = [];
+    for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(line);
+      if (!m) continue;
+      const s = parseInt(m[1], 16);
+      const e = parseInt(m[2], 16);
+      if (e <= start || s >= end) continue;
+      out.push([Math.max(s, start), e]);
+    }
+    return out;
+  }
+
+  teardown() {
+    for (const m of this.mappings) {
+      try {
+        m.unmap();
+      } catch {
+        // already gone
+      }
+    }
+    this.mappings = [];
+    this.b.munmap(this.R, this.Rend - this.R);
+    this.b.munmap(this.R2, this.R2end - this.R2);
+    for (const [s, e] of this.extra) this.b.munmap(s, e - s);
+    this.extra = [];
+    for (const fd of this.fds) fs.closeSync(fd);
+    this.fds = [];
+  }
+}
+
+function hex(n) {
+  return `0x${n.toString(16)}`;
+}
+
+/** A value the API accepts as an address or length: a safe non-negative integer or BigInt. */
+function isU53(v) {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0;
+  if (typeof v === 'bigint') return v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER);
+  return false;
+}
+
+module.exports = { KernelSandbox, R_PAGES, R2_PAGES, SEGMENTS, TASK_SIZE, HUGE };

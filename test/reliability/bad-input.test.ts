@@ -1,0 +1,107 @@
+/**
+ * Bad input (issue 7): property-based fuzzing of the public API in a child process (a crash is a
+ * signal exit), and the cases the fuzzer and the review found, each of which crashed, hung or
+ * misbehaved before its fix.
+ *
+ * FUZZ_CALLS (default 10000) sets the number of fuzzed calls; FUZZ_SEED replays a run. The long
+ * mode is `npm run fuzz:long` (100k calls).
+ */
+import { join } from 'node:path';
+import { describeChild, jsonLines, lastJson, root, runFixture, runNode } from './helpers';
+
+const calls = Number(process.env.FUZZ_CALLS ?? 10000);
+
+interface FuzzSummary {
+  seed: number;
+  calls: number;
+  ok: number;
+  refused: number;
+  stateChecks: number;
+  vmaChecks: number;
+  errors: Record<string, number>;
+  violations: unknown[];
+}
+
+describe('bad input', () => {
+  test(`fuzz: ${calls} calls, no crash, typed errors, no state change after a refusal`, async () => {
+    const args = ['--calls', String(calls)];
+    if (process.env.FUZZ_SEED) args.push('--seed', process.env.FUZZ_SEED);
+    const r = await runNode(join(root, 'scripts', 'fuzz.js'), {
+      args,
+      timeoutMs: 20 * 60 * 1000,
+    });
+    expect({ signal: r.signal, timedOut: r.timedOut }).toEqual({ signal: null, timedOut: false });
+    const s = lastJson<FuzzSummary>(r);
+    expect(s.violations).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(s.calls).toBeGreaterThanOrEqual(calls);
+    // The runs reached the kernel, not only the argument checks.
+    expect(s.ok).toBeGreaterThan(calls / 10);
+    expect(s.stateChecks).toBeGreaterThan(calls / 10);
+    expect(s.vmaChecks).toBeGreaterThan(0);
+    for (const key of Object.keys(s.errors)) {
+      expect(key).toMatch(/^(TypeError:ERR_|RangeError:ERR_|UffdError:[A-Z_]+$|Sentinel$)/);
+    }
+    expect(Object.keys(s.errors)).toEqual(
+      expect.arrayContaining(['UffdError:EINVAL', 'UffdError:ERR_UFFD_CLOSED']),
+    );
+  }, 1_250_000);
+
+  test('regressions: each input that crashed, hung or left bad state before its fix', async () => {
+    const r = await runFixture('bad-input-regressions.js', { timeoutMs: 60000 });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    const byName = Object.fromEntries(
+      jsonLines<{ name: string }>(r.stdout).map((l) => [l.name, l as Record<string, unknown>]),
+    );
+    const refused = (cls: string, code: string) => ({ ok: false, cls, code });
+    expect(byName['readMemory-huge']).toMatchObject(refused('RangeError', 'ERR_OUT_OF_RANGE'));
+    expect(byName['readMemory-max']).toMatchObject(refused('RangeError', 'ERR_OUT_OF_RANGE'));
+    expect(byName['events-options']).toEqual({
+      name: 'events-options',
+      first: refused('TypeError', 'ERR_INVALID_ARG_TYPE'),
+      unknown: refused('TypeError', 'ERR_INVALID_ARG_VALUE'),
+      batch: refused('TypeError', 'ERR_INVALID_ARG_TYPE'),
+      then: { ok: true, value: 'iterator' },
+    });
+    expect(byName['mmap-fd']).toMatchObject(refused('RangeError', 'ERR_OUT_OF_RANGE'));
+    expect(byName['memfd-name']).toMatchObject(refused('TypeError', 'ERR_INVALID_ARG_TYPE'));
+    expect(byName['copy-sab']).toMatchObject({ ok: true, value: 4096, byte: 0x5a });
+    expect(byName['completeCopy-detached']).toMatchObject(
+      refused('RangeError', 'ERR_OUT_OF_RANGE'),
+    );
+    expect(byName['fromFd-features']).toMatchObject({
+      ...refused('TypeError', 'ERR_INVALID_ARG_TYPE'),
+      stillOpen: true,
+      nullProto: refused('TypeError', 'ERR_INVALID_ARG_VALUE'),
+    });
+    expect(byName['next-unpollable']).toMatchObject({
+      n1: refused('UffdError', 'EPERM'),
+      n2: refused('UffdError', 'EPERM'),
+    });
+    expect(byName['align-populate']).toMatchObject({ ok: true, value: true });
+    expect(byName['touch-pins']).toMatchObject({
+      reuse: refused('RangeError', 'ERR_OUT_OF_RANGE'),
+      touched: 1,
+    });
+  }, 90000);
+
+  test('calls from a Worker after the owner closed the uffd and unmapped the memory', async () => {
+    const r = await runFixture('worker-after-owner.js', { timeoutMs: 60000 });
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    const res = lastJson(r);
+    expect(res).toMatchObject({
+      fdsLeaked: 0,
+      viewBytes: { ok: true, value: [0, 0, 0, 0, 0] },
+      attach: { ok: false, cls: 'RangeError', code: 'ERR_OUT_OF_RANGE' },
+      touch: { ok: true, value: 0 },
+      readMemory: { ok: true, value: [0, 0, 0, 0] },
+      afterClose: { ok: false, cls: 'UffdError', code: 'ERR_UFFD_CLOSED' },
+      eventsAfterClose: { ok: false, cls: 'UffdError', code: 'ERR_UFFD_CLOSED' },
+    });
+    for (const k of ['register', 'copy', 'wake', 'unregister']) {
+      const o = res[k] as { ok: boolean; cls?: string; code?: string };
+      if (!o.ok) expect(o).toMatchObject({ cls: 'UffdError', code: expect.any(String) });
+    }
+    void describeChild;
+  }, 90000);
+});

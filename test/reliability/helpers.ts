@@ -1,0 +1,143 @@
+/**
+ * Shared helpers for the reliability tests. Anything that could hang, crash or leak runs in a
+ * child process (`runNode`) with a hard timeout, so a deadlock is a killed child and a crash is a
+ * signal exit, never a stuck or dead jest worker. Children load dist/ (built by `npm test`).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const root = join(__dirname, '..', '..');
+export const dist = join(root, 'dist');
+export const fixtures = join(__dirname, 'fixtures');
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  args?: string[];
+  execArgv?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Hard limit: the child is SIGKILLed after this (default 30 s). */
+  timeoutMs?: number;
+  /** Run the child through this wrapper command (e.g. ['setpriv', '--reuid=65534', ...]). */
+  wrapper?: string[];
+  cwd?: string;
+}
+
+/** Runs `node [execArgv] script [args]` and collects its output. Never rejects. */
+export function runNode(script: string, options: RunOptions = {}): Promise<ChildResult> {
+  const argv = [...(options.execArgv ?? []), script, ...(options.args ?? [])];
+  const [cmd, ...pre] = options.wrapper ?? [];
+  const file = cmd ?? process.execPath;
+  const fullArgs = cmd === undefined ? argv : [...pre, process.execPath, ...argv];
+  return new Promise((resolve) => {
+    const child = spawn(file, fullArgs, {
+      cwd: options.cwd ?? root,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? 30000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** Runs a fixture under test/reliability/fixtures. */
+export function runFixture(name: string, options: RunOptions = {}): Promise<ChildResult> {
+  return runNode(join(fixtures, name), options);
+}
+
+/** The JSON lines a child printed (lines starting with '{'). */
+export function jsonLines<T = Record<string, unknown>>(stdout: string): T[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** The last JSON line a child printed, or a descriptive error with its output. */
+export function lastJson<T = Record<string, unknown>>(r: ChildResult): T {
+  const lines = jsonLines<T>(r.stdout);
+  const last = lines[lines.length - 1];
+  if (last === undefined) {
+    throw new Error(
+      `child printed no JSON (code ${r.code}, signal ${r.signal}, timedOut ${r.timedOut})\n` +
+        `stdout:\n${r.stdout.slice(-3000)}\nstderr:\n${r.stderr.slice(-3000)}`,
+    );
+  }
+  return last;
+}
+
+/** A readable summary for assertion messages. */
+export function describeChild(r: ChildResult): string {
+  return `code=${r.code} signal=${r.signal} timedOut=${r.timedOut}\nstdout:\n${r.stdout.slice(
+    -4000,
+  )}\nstderr:\n${r.stderr.slice(-4000)}`;
+}
+
+/**
+ * Compiles a C helper from test/reliability/fixtures/<name>.c into a cache directory keyed by
+ * the source's hash, and returns the binary's path.
+ */
+export function compileC(name: string, extraFlags: string[] = []): string {
+  const src = join(fixtures, `${name}.c`);
+  const text = readFileSync(src, 'utf8');
+  const hash = createHash('sha256')
+    .update(text)
+    .update(extraFlags.join(' '))
+    .digest('hex')
+    .slice(0, 16);
+  const dir = join(tmpdir(), 'userfaultfd-test-bin');
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, `${name}-${hash}`);
+  if (!existsSync(out)) {
+    const tmp = `${out}.${process.pid}.tmp`;
+    const r = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', tmp, src, ...extraFlags], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`cc ${name}.c failed:\n${r.stderr}`);
+    spawnSync('mv', ['-f', tmp, out]);
+  }
+  return out;
+}
+
+/** Open fds, threads and RSS of this process (for leak checks in-process). */
+export function procStats(): { fds: number; threads: number; rssKb: number } {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const rss = /VmRSS:\s+(\d+)/.exec(status);
+  return {
+    fds: readdirSync('/proc/self/fd').length,
+    threads: readdirSync('/proc/self/task').length,
+    rssKb: rss ? Number(rss[1]) : 0,
+  };
+}
+
+/** Writes a small script to a temp file (for one-off children) and returns its path. */
+export function tempScript(name: string, body: string): string {
+  const dir = join(tmpdir(), 'userfaultfd-test-scripts');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}-${process.pid}.js`);
+  writeFileSync(file, body);
+  return file;
+}
+
+/** Whether this process runs as root (the privilege tests switch users from root). */
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -1,0 +1,65 @@
+/**
+ * Load and leaks (issue 7): the soak in its quick CI mode (1/100th of scripts/soak.js's full
+ * scale), and concurrent faulting on overlapping pages served with MOVE.
+ */
+import { join } from 'node:path';
+import { jsonLines, lastJson, root, runFixture, runNode } from './helpers';
+
+interface Phase {
+  phase: string;
+  n?: number;
+  skipped?: string;
+  rssGrowthKb?: number;
+  fdsDelta?: number;
+  threadsDelta?: number;
+  wrongPasses?: number;
+  ok?: boolean;
+}
+
+test('soak, quick mode: faults, open/close and Worker cycles leak no RSS, fd or thread', async () => {
+  const scale = process.env.SOAK_SCALE ?? '0.01';
+  const r = await runNode(join(root, 'scripts', 'soak.js'), {
+    args: ['--scale', scale],
+    timeoutMs: 10 * 60 * 1000,
+  });
+  expect({ signal: r.signal, timedOut: r.timedOut }).toEqual({ signal: null, timedOut: false });
+  const phases = Object.fromEntries(jsonLines<Phase>(r.stdout).map((p) => [p.phase, p]));
+  for (const name of ['js-faults', 'open-close', 'workers']) {
+    const p = phases[name];
+    expect(p).toBeDefined();
+    expect(p!.rssGrowthKb).toBeLessThan(5 * 1024);
+    expect(p!.fdsDelta).toBe(0);
+    expect(p!.threadsDelta).toBeLessThanOrEqual(0);
+    expect(p!.ok).toBe(true);
+  }
+  expect(phases['js-faults']!.n).toBeGreaterThanOrEqual(Number(scale) * 0.9e6);
+  expect(phases['js-faults']!.wrongPasses).toBe(0);
+  // The native resolver phase runs once uffd.startResolver exists (events branch).
+  expect(phases['native-faults']).toBeDefined();
+  expect(r.code).toBe(0);
+}, 700_000);
+
+test('15 threads in 3 Workers fault on overlapping pages of a 10k-page range served with MOVE', async () => {
+  const r = await runFixture('concurrency.js', { timeoutMs: 5 * 60 * 1000 });
+  expect({ code: r.code, signal: r.signal, timedOut: r.timedOut }).toEqual({
+    code: 0,
+    signal: null,
+    timedOut: false,
+  });
+  const res = lastJson<{
+    accesses: number;
+    bad: number;
+    moved: number;
+    eexist: number;
+    wakes: number;
+    faults: number;
+  }>(r);
+  expect(res.accesses).toBe(3 * 5 * 1500);
+  expect(res.bad).toBe(0); // every access saw its page's pattern
+  expect(res.moved).toBeGreaterThan(5000);
+  // Duplicate faults on one page: MOVE finds it installed (EEXIST) and wakes; none is lost,
+  // or an access would never complete.
+  expect(res.eexist).toBeGreaterThan(0);
+  expect(res.wakes).toBe(res.eexist);
+  expect(res.faults).toBe(res.moved + res.eexist);
+}, 400_000);
