@@ -216,7 +216,7 @@ describe('argument validation: TypeError/RangeError before any syscall', () => {
   test('views over a SharedArrayBuffer are valid sources (copy, writeMemory)', async () => {
     const d = dst(2);
     const shared = new Uint8Array(new SharedArrayBuffer(2 * PS)).fill(0x5b);
-    expect(uffd.copy(d.addr, shared.subarray(PS), PS)).toBe(4096);
+    expect(uffd.copy(d.addr, shared.subarray(PS), PS)).toBe(PS);
     expect(d.bytes[0]).toBe(0x5b);
     const m = track(Mapping.anonymous(PS));
     await writeMemory(m.address, new Uint8Array(new SharedArrayBuffer(8)).fill(9));
@@ -226,12 +226,12 @@ describe('argument validation: TypeError/RangeError before any syscall', () => {
   test('bigint addresses and lengths are accepted', () => {
     const s = src(2, 0x61);
     const d = dst(2);
-    expect(uffd.move(BigInt(d.addr), BigInt(s.addr), BigInt(PS))).toBe(4096);
-    expect(uffd.copy(BigInt(d.addr + PS), BigInt(s.addr + PS), BigInt(PS))).toBe(4096);
+    expect(uffd.move(BigInt(d.addr), BigInt(s.addr), BigInt(PS))).toBe(PS);
+    expect(uffd.copy(BigInt(d.addr + PS), BigInt(s.addr + PS), BigInt(PS))).toBe(PS);
     expect([d.bytes[0], d.bytes[PS]]).toEqual([0x61, 0x62]);
     const a = pages(1);
     expect(uffd.register(BigInt(a.addr), BigInt(PS)).has('zeropage')).toBe(true);
-    expect(uffd.zeropage(BigInt(a.addr), BigInt(PS))).toBe(4096);
+    expect(uffd.zeropage(BigInt(a.addr), BigInt(PS))).toBe(PS);
     uffd.unregister(BigInt(a.addr), BigInt(PS));
   });
 
@@ -305,35 +305,35 @@ describe('UffdError and partial progress (spec §2.6, §3.10)', () => {
     expect(e.message).toMatch(/^EEXIST: .*ioctl UFFDIO_MOVE$/);
   });
 
-  test('C6: MOVE with a src hole at page #2 -> code EAGAIN, bytesDone 8192', () => {
+  test('C6: MOVE with a src hole at page #2 -> code EAGAIN, bytesDone 2 pages', () => {
     const s = src(4);
     s.mapping.madvise('dontneed', s.addr - s.mapping.address + 2 * PS, PS);
     const d = dst(4);
     const e = expectUffd(() => uffd.move(d.addr, s.addr, 4 * PS), {
       code: 'EAGAIN',
-      field: 8192,
-      bytesDone: 8192,
+      field: 2 * PS,
+      bytesDone: 2 * PS,
     });
     expect(e).toMatchObject({ errno: -11, request: 'UFFDIO_MOVE', syscall: 'ioctl' });
   });
 
-  test('C8: MOVE with dst page #2 populated -> code EAGAIN, bytesDone 8192', () => {
+  test('C8: MOVE with dst page #2 populated -> code EAGAIN, bytesDone 2 pages', () => {
     const s = src(4);
     const d = dst(4, [2]);
     expectUffd(() => uffd.move(d.addr, s.addr, 4 * PS), {
       code: 'EAGAIN',
-      field: 8192,
-      bytesDone: 8192,
+      field: 2 * PS,
+      bytesDone: 2 * PS,
     });
   });
 
-  test('F9: COPY with dst page #2 populated -> code EAGAIN, bytesDone 8192', () => {
+  test('F9: COPY with dst page #2 populated -> code EAGAIN, bytesDone 2 pages', () => {
     const s = src(4);
     const d = dst(4, [2]);
     const e = expectUffd(() => uffd.copy(d.addr, s.addr, 4 * PS), {
       code: 'EAGAIN',
-      field: 8192,
-      bytesDone: 8192,
+      field: 2 * PS,
+      bytesDone: 2 * PS,
     });
     expect(e.request).toBe('UFFDIO_COPY');
   });
@@ -351,14 +351,14 @@ describe('completeMove / completeCopy / completeZeropage', () => {
     ]);
   });
 
-  test('completeMove surfaces the real error after partial progress (C6 -> C7: ENOENT, bytesDone 8192)', () => {
+  test('completeMove surfaces the real error after partial progress (C6 -> C7: ENOENT, bytesDone 2 pages)', () => {
     const s = src(4);
     s.mapping.madvise('dontneed', s.addr - s.mapping.address + 2 * PS, PS);
     const d = dst(4);
     expectUffd(() => uffd.completeMove(d.addr, s.addr, 4 * PS), {
       code: 'ENOENT',
       field: neg('ENOENT'),
-      bytesDone: 8192,
+      bytesDone: 2 * PS,
     });
     // ...and with allowSrcHoles the same range completes (holes count as moved)
     const s2 = src(4);
@@ -368,40 +368,43 @@ describe('completeMove / completeCopy / completeZeropage', () => {
     expect(pageAt(d2.addr + 2 * PS).present).toBe(false);
   });
 
-  test('completeMove surfaces EEXIST after partial progress (C8 -> C9: bytesDone 8192)', () => {
+  test('completeMove surfaces EEXIST after partial progress (C8 -> C9: bytesDone 2 pages)', () => {
     const s = src(4);
     const d = dst(4, [2]);
     expectUffd(() => uffd.completeMove(d.addr, s.addr, 4 * PS), {
       code: 'EEXIST',
       field: neg('EEXIST'),
-      bytesDone: 8192,
+      bytesDone: 2 * PS,
     });
   });
 
-  test('completeCopy (address and view sources) and completeZeropage surface EEXIST with bytesDone 8192', () => {
+  test('completeCopy (address and view sources) and completeZeropage surface EEXIST with bytesDone 2 pages', () => {
     const s = src(4);
     expectUffd(() => uffd.completeCopy(dst(4, [2]).addr, s.addr, 4 * PS), {
       code: 'EEXIST',
-      bytesDone: 8192,
+      bytesDone: 2 * PS,
     });
     const view = new Uint8Array(4 * PS).fill(3);
     const d = dst(4, [2]);
-    expectUffd(() => uffd.completeCopy(d.addr, view, 4 * PS), { code: 'EEXIST', bytesDone: 8192 });
+    expectUffd(() => uffd.completeCopy(d.addr, view, 4 * PS), {
+      code: 'EEXIST',
+      bytesDone: 2 * PS,
+    });
     expect([d.bytes[0], d.bytes[PS]]).toEqual([3, 3]);
     expectUffd(() => uffd.completeZeropage(dst(4, [2]).addr, 4 * PS), {
       code: 'EEXIST',
-      bytesDone: 8192,
+      bytesDone: 2 * PS,
     });
   });
 
-  test('completeCopy surfaces EFAULT after copying what was readable (bytesDone 8192)', () => {
+  test('completeCopy surfaces EFAULT after copying what was readable (bytesDone 2 pages)', () => {
     const s = src(4);
     s.mapping.protect('none', s.addr - s.mapping.address + 2 * PS, PS);
     const d = dst(4);
     expectUffd(() => uffd.completeCopy(d.addr, s.addr, 4 * PS), {
       code: 'EFAULT',
       field: neg('EFAULT'),
-      bytesDone: 8192,
+      bytesDone: 2 * PS,
     });
   });
 
@@ -488,8 +491,8 @@ describe('moveBatch / copyBatch', () => {
     const entries = new Float64Array([d.addr, s.addr, PS, d.addr + PS, s.addr + PS, 3 * PS]);
     const e = expectUffd(() => uffd.moveBatch(entries), {
       code: 'EAGAIN',
-      field: 8192,
-      bytesDone: 8192,
+      field: 2 * PS,
+      bytesDone: 2 * PS,
     });
     expect((e as UffdError & { index: number }).index).toBe(1);
   });
@@ -731,7 +734,7 @@ describe('probe(), features, fromFd()', () => {
     const t = touch(d.addr, 1);
     it = u.events();
     expect(await nextEvent(u)).toMatchObject({ type: 'pagefault', address: d.addr });
-    expect(u.move(d.addr, s.addr, PS)).toBe(4096);
+    expect(u.move(d.addr, s.addr, PS)).toBe(PS);
     expect(await t).toMatchObject({ sum: 0xa1 });
     await it.return!();
     it = undefined;
@@ -809,7 +812,7 @@ describe('user-mode-only and worker faults', () => {
         const ev = await nextEvent();
         expect(ev).toMatchObject({ type: 'pagefault', kind: 'missing', write: false });
         const page = ev.type === 'pagefault' ? ev.address : 0;
-        expect(uffd.move(page, s.addr + (page - d.addr), PS)).toBe(4096);
+        expect(uffd.move(page, s.addr + (page - d.addr), PS)).toBe(PS);
       }
       expect(await result).toEqual([0xc1, 0xc2]);
     } finally {
@@ -829,7 +832,7 @@ describe('fault round trips', () => {
     const t = touch(m.address + 10, 1);
     const ev = await nextEvent();
     expect(ev).toMatchObject({ type: 'pagefault', kind: 'minor', address: m.address, flags: 4 });
-    expect(uffd.continue(m.address, PS)).toBe(4096);
+    expect(uffd.continue(m.address, PS)).toBe(PS);
     expect(await t).toMatchObject({ accesses: 1, sum: 0x4d });
     // the selftest's second CONTINUE: EEXIST
     expectUffd(() => uffd.continue(m.address, PS), { code: 'EEXIST', field: neg('EEXIST') });
@@ -839,7 +842,7 @@ describe('fault round trips', () => {
 
   test('POISON then touch() -> SIGBUS reported, the process survives', async () => {
     const d = dst(2);
-    expect(uffd.poison(d.addr, PS)).toBe(4096);
+    expect(uffd.poison(d.addr, PS)).toBe(PS);
     const r = await touch(d.addr, 2 * PS);
     expect(r).toMatchObject({ signal: 'SIGBUS', faultAddress: d.addr, accesses: 0 });
     await expect(readMemory(d.addr, PS)).rejects.toMatchObject({ code: 'SIGBUS' });

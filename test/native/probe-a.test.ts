@@ -192,7 +192,7 @@ describe('spec §5.2 A rows: open, UFFDIO_API, read/poll, /dev/userfaultfd', () 
     'A20: uid 65534: userfaultfd(0) EPERM / USER_MODE_ONLY ok / API(EVENT_FORK) EPERM / ' +
       '/dev/userfaultfd EACCES; probe() and open() report the user-mode-only path',
     async () => {
-      expect(process.getuid!()).toBe(0); // CI runs as root; setpriv needs it
+      expect(process.getuid!()).toBe(0); // CI runs as root; dropping to uid 65534 needs it
       const script = `
         const d = require(${JSON.stringify(DIST)});
         const { native } = require(${JSON.stringify(DIST + '/binding.js')});

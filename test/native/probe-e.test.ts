@@ -90,7 +90,7 @@ describe('spec §5.2 E rows: events and waking', () => {
     const { d, s } = setup();
     const t = touch(d.addr, 1);
     expect(await nextEvent()).toMatchObject({ type: 'pagefault', address: d.addr });
-    expect(uffd.move(d.addr, s.addr, PS, { dontWake: true })).toBe(4096);
+    expect(uffd.move(d.addr, s.addr, PS, { dontWake: true })).toBe(PS);
     expect(d.bytes[0]).toBe(0xe0); // installed...
     expect(await stillPending(t)).toBe(true); // ...but thread_done=0
     uffd.wake(d.addr, PS);
@@ -130,7 +130,7 @@ describe('spec §5.2 E rows: events and waking', () => {
     const { d, s } = setup();
     const t = touch(d.addr + PS, 1, { write: true, value: 5 });
     await nextEvent();
-    expect(uffd.move(d.addr + PS, s.addr + PS, PS)).toBe(4096);
+    expect(uffd.move(d.addr + PS, s.addr + PS, PS)).toBe(PS);
     expect(await t).toMatchObject({ accesses: 1 }); // thread_done=1
   });
 
@@ -161,12 +161,12 @@ describe('spec §5.2 E rows: events and waking', () => {
     await t;
   });
 
-  test('E10: resolve it with ZEROPAGE -> field 4096', async () => {
+  test('E10: resolve it with ZEROPAGE -> field 1 page', async () => {
     open(['exactAddress']);
     const { d } = setup();
     const t = touch(d.addr + 77, 1);
     await nextEvent();
-    expect(uffd.zeropage(d.addr, PS)).toBe(4096);
+    expect(uffd.zeropage(d.addr, PS)).toBe(PS);
     expect(await t).toMatchObject({ accesses: 1, sum: 0 });
   });
 
@@ -185,8 +185,8 @@ describe('spec §5.2 E rows: events and waking', () => {
         for (let i = 0; i < 3; i++) {
           const u = d.Userfaultfd.open({ features: ['eventFork'] });
           // the event is sent only for VMAs registered with a ctx that has EVENT_FORK
-          const m = d.Mapping.anonymous(4096);
-          u.register(m.address, 4096);
+          const m = d.Mapping.anonymous(b.pageSize());
+          u.register(m.address, m.length);
           const forked = b.forkPause(); // blocks in fork(2) on a native thread until read
           const it = u.events();
           const ev = (await it.next()).value;

@@ -51,19 +51,19 @@ function dstWith(n: number, populated: number[]): Area {
 }
 
 describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', () => {
-  test('F1: COPY 1 page -> field 4096', () => {
+  test('F1: COPY 1 page -> field 1 page', () => {
     const s = src(1, 0xf1);
     const d = dst(1);
-    expect(uffd.copy(d.addr, s.addr, PS)).toBe(4096);
+    expect(uffd.copy(d.addr, s.addr, PS)).toBe(PS);
     expect(d.bytes[0]).toBe(0xf1);
     expect(isPresent(s.addr)).toBe(true); // COPY leaves src alone
   });
 
-  test('F2: COPY with src unaligned (src+1) -> field 4096, dst = src shifted by one byte', () => {
+  test('F2: COPY with src unaligned (src+1) -> field 1 page, dst = src shifted by one byte', () => {
     const s = pages(2);
     for (let i = 0; i < s.len; i++) s.bytes[i] = i % 251;
     const d = dst(1);
-    expect(uffd.copy(d.addr, s.addr + 1, PS)).toBe(4096);
+    expect(uffd.copy(d.addr, s.addr + 1, PS)).toBe(PS);
     // dst[i] = src[i+1]: dst[0] = 1, dst[1] = 2, ...
     expect(d.bytes[0]).toBe(1);
     expect(Buffer.from(d.bytes).equals(Buffer.from(s.bytes.subarray(1, PS + 1)))).toBe(true);
@@ -111,13 +111,13 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expectUffd(() => uffd.copy(d.addr, s.addr, PS), { code: 'ENOENT', field: neg('ENOENT') });
   });
 
-  test('F9: COPY 4 pages where dst #2 is populated -> EAGAIN, field 8192', () => {
+  test('F9: COPY 4 pages where dst #2 is populated -> EAGAIN, field 2 pages', () => {
     const s = src(4, 0x90);
     const d = dstWith(4, [2]);
     expectUffd(() => uffd.copy(d.addr, s.addr, 4 * PS), {
       code: 'EAGAIN',
-      field: 8192,
-      bytesDone: 8192,
+      field: 2 * PS,
+      bytesDone: 2 * PS,
     });
     expect(pagemap(d.addr, 4).map((e) => e.present)).toEqual([true, true, true, false]);
     expect([d.bytes[0], d.bytes[PS], d.bytes[2 * PS]]).toEqual([0x90, 0x91, 0xee]);
@@ -138,9 +138,9 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     });
   });
 
-  test('F12: ZEROPAGE 1 page -> field 4096, the zero page is mapped', () => {
+  test('F12: ZEROPAGE 1 page -> field 1 page, the zero page is mapped', () => {
     const d = dst(1);
-    expect(uffd.zeropage(d.addr, PS)).toBe(4096);
+    expect(uffd.zeropage(d.addr, PS)).toBe(PS);
     expect(pageKind(d.addr)).toMatchObject({ present: true, zero: true });
     expect(d.bytes.subarray(0, PS).every((x) => x === 0)).toBe(true);
   });
@@ -169,9 +169,9 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expectUffd(() => uffd.continue(d.addr, PS), { code: 'EINVAL', field: neg('EINVAL') });
   });
 
-  test('F17: POISON 1 page -> field 4096', () => {
+  test('F17: POISON 1 page -> field 1 page', () => {
     const d = dst(1);
-    expect(uffd.poison(d.addr, PS)).toBe(4096);
+    expect(uffd.poison(d.addr, PS)).toBe(PS);
     expect(isPresent(d.addr)).toBe(false); // a marker, not a page
   });
 
@@ -221,22 +221,22 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expect(() => uffd.writeProtect(d.addr, PS, true, { bit2: true } as never)).toThrow(TypeError);
   });
 
-  test('F25: COPY via uffd A into a range registered to uffd B (same mm) -> field 4096', () => {
+  test('F25: COPY via uffd A into a range registered to uffd B (same mm) -> field 1 page', () => {
     const owner = Userfaultfd.open();
     others.push(owner);
     const s = src(1, 0x25);
     const d = pages(1);
     owner.register(d.addr, d.len);
-    expect(uffd.copy(d.addr, s.addr, PS)).toBe(4096);
+    expect(uffd.copy(d.addr, s.addr, PS)).toBe(PS);
     expect(d.bytes[0]).toBe(0x25);
   });
 
-  test('F26: ZEROPAGE via uffd A into a range registered to uffd B -> field 4096', () => {
+  test('F26: ZEROPAGE via uffd A into a range registered to uffd B -> field 1 page', () => {
     const owner = Userfaultfd.open();
     others.push(owner);
     const d = pages(1);
     owner.register(d.addr, d.len);
-    expect(uffd.zeropage(d.addr, PS)).toBe(4096);
+    expect(uffd.zeropage(d.addr, PS)).toBe(PS);
     expect(pageKind(d.addr).zero).toBe(true);
   });
 });

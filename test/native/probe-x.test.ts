@@ -104,13 +104,13 @@ describe('spec §5.2 X rows (no system changes)', () => {
     expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EEXIST', field: neg('EEXIST') });
   });
 
-  test('X15: COPY onto the same marker pte -> field 4096', () => {
+  test('X15: COPY onto the same marker pte -> field 1 page', () => {
     open(['wpUnpopulated']);
     const s = src(1, 0x15);
     const d = dst(1, { missing: true, wp: true });
     uffd.writeProtect(d.addr, PS, true);
     expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EEXIST' });
-    expect(uffd.copy(d.addr, s.addr, PS)).toBe(4096);
+    expect(uffd.copy(d.addr, s.addr, PS)).toBe(PS);
     expect(pageAt(d.addr).present).toBe(true);
     expect(d.bytes[0]).toBe(0x15);
   });
@@ -118,7 +118,7 @@ describe('spec §5.2 X rows (no system changes)', () => {
   test('X16: MOVE from a src pte holding a POISON marker -> EFAULT, field -EFAULT', () => {
     open();
     const s = dst(1); // poison needs a range registered with this uffd
-    expect(uffd.poison(s.addr, PS)).toBe(4096);
+    expect(uffd.poison(s.addr, PS)).toBe(PS);
     const d = dst(1);
     expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EFAULT', field: neg('EFAULT') });
   });
@@ -143,14 +143,14 @@ describe('spec §5.2 X rows (no system changes)', () => {
     expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EFAULT', field: neg('EFAULT') });
   });
 
-  test('X19: MOVE a uffd-wp-protected present src page -> field 4096, dst not wp', () => {
+  test('X19: MOVE a uffd-wp-protected present src page -> field 1 page, dst not wp', () => {
     open();
     const s = src(1, 0x19);
     uffd.register(s.addr, s.len, { wp: true });
     uffd.writeProtect(s.addr, PS, true);
     expect(pageAt(s.addr)).toMatchObject({ present: true, uffdWp: true }); // src_wp=1
     const d = dst(1);
-    expect(uffd.move(d.addr, s.addr, PS)).toBe(4096);
+    expect(uffd.move(d.addr, s.addr, PS)).toBe(PS);
     expect(pageAt(d.addr)).toMatchObject({ present: true, uffdWp: false }); // dst_wp=0
     expect(d.bytes[0]).toBe(0x19);
   });
