@@ -70,3 +70,79 @@ export function moveTest(name: string, fn: () => unknown, timeout?: number): voi
   if (hasMove) test(name, fn as jest.ProvidesCallback, timeout);
   else test(`${name} [no UFFDIO_MOVE before 6.8: asserts the EINVAL]`, expectNoMove, timeout);
 }
+
+/**
+ * The feature mask UFFDIO_API reports on this kernel, from the version history (spec §2.9), not
+ * from the kernel: 6.1 has bits 0-12; arm64 lacks PAGEFAULT_FLAG_WP (0) and WP_HUGETLBFS_SHMEM
+ * (12) until HAVE_ARCH_USERFAULTFD_WP (6.10; arm64 6.1 reports 0xffe); WP_UNPOPULATED (13) 6.4;
+ * POISON (14) 6.6; WP_ASYNC (15) 6.7; MOVE (16) 6.8.
+ */
+export function expectedFeatureMask(): bigint {
+  let m = 0x1fffn;
+  if (process.arch === 'arm64' && !kernelAtLeast(6, 10)) m &= ~0x1001n;
+  if (kernelAtLeast(6, 4)) m |= 1n << 13n;
+  if (kernelAtLeast(6, 6)) m |= 1n << 14n;
+  if (kernelAtLeast(6, 7)) m |= 1n << 15n;
+  if (kernelAtLeast(6, 8)) m |= 1n << 16n;
+  return m;
+}
+
+/** The kernel has UFFDIO_POISON (6.6+). */
+export const hasPoison = kernelFeatures.has('poison');
+/** The kernel has UFFD_FEATURE_WP_UNPOPULATED (6.4+). */
+export const hasWpUnpopulated = kernelFeatures.has('wpUnpopulated');
+
+/**
+ * The ioctls REGISTER(MISSING) returns for anonymous or shmem memory: WAKE(2) COPY(3)
+ * ZEROPAGE(4), plus MOVE(5) from 6.8 and POISON(8) from 6.6 (0x13c on 6.8+, 0x1c on 6.1).
+ */
+export const ANON_MISSING_IOCTLS = 0x1c | (hasMove ? 0x20 : 0) | (hasPoison ? 0x100 : 0);
+/** The BASIC set REGISTER(MISSING) returns for hugetlb: WAKE COPY, plus POISON from 6.6. */
+export const HUGETLB_MISSING_IOCTLS = 0xc | (hasPoison ? 0x100 : 0);
+
+/**
+ * Asserts that this kernel has no UFFDIO_POISON (before 6.6): no 'poison' in the features and
+ * the ioctl on a registered range is the unknown-command EINVAL (spec §1.2).
+ */
+export function expectNoPoison(): void {
+  expect(kernelFeatures.has('poison')).toBe(false);
+  expect(kernelAtLeast(6, 6)).toBe(false);
+  const u = Userfaultfd.open();
+  const dst = Mapping.anonymous(pageSize);
+  try {
+    u.register(dst.address, pageSize);
+    let err: unknown;
+    try {
+      u.poison(dst.address, pageSize);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UffdError);
+    expect(err).toMatchObject({ code: 'EINVAL', errno: -22, request: 'UFFDIO_POISON' });
+  } finally {
+    u.close();
+    dst.unmap();
+  }
+}
+
+/** `test` for a row whose subject is UFFDIO_POISON; before 6.6 it asserts the absence. */
+export function poisonTest(name: string, fn: () => unknown, timeout?: number): void {
+  if (hasPoison) test(name, fn as jest.ProvidesCallback, timeout);
+  else test(`${name} [no UFFDIO_POISON before 6.6: asserts the EINVAL]`, expectNoPoison, timeout);
+}
+
+/**
+ * `test` for a row that needs UFFD_FEATURE_WP_UNPOPULATED (6.4+); before it, the row asserts
+ * that the feature is absent and that open() refuses it with ERR_UFFD_UNSUPPORTED.
+ */
+export function wpUnpopulatedTest(name: string, fn: () => unknown, timeout?: number): void {
+  if (hasWpUnpopulated) test(name, fn as jest.ProvidesCallback, timeout);
+  else
+    test(`${name} [no WP_UNPOPULATED before 6.4: asserts it is refused]`, () => {
+      expect(kernelFeatures.has('wpUnpopulated')).toBe(false);
+      expect(kernelAtLeast(6, 4)).toBe(false);
+      expect(() => Userfaultfd.open({ features: ['wpUnpopulated'] })).toThrow(
+        expect.objectContaining({ code: 'ERR_UFFD_UNSUPPORTED' }) as unknown as Error,
+      );
+    });
+}

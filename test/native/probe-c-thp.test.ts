@@ -8,6 +8,7 @@
 import { Userfaultfd } from '../../lib';
 import { isPresent, pageKind } from '../helpers/kernel';
 import { type Area, HP, PS, area, expectUffd, neg, pages, releaseAll } from '../helpers/areas';
+import { moveTest } from '../helpers/kernel-version';
 
 let uffd: Userfaultfd;
 
@@ -35,7 +36,7 @@ function hugeDst(len = HP): Area {
 }
 
 describe('spec §5.2 C rows: THP', () => {
-  test('C45: MOVE 2 MiB, both 2 MiB-aligned, src is a THP -> field HP, dst is a THP', () => {
+  moveTest('C45: MOVE 2 MiB, both 2 MiB-aligned, src is a THP -> field HP, dst is a THP', () => {
     const s = thpSrc(0x5c);
     const d = hugeDst();
     expect(uffd.move(d.addr, s.addr, HP)).toBe(HP);
@@ -45,7 +46,7 @@ describe('spec §5.2 C rows: THP', () => {
     expect(isPresent(s.addr + HP - PS)).toBe(false);
   });
 
-  test('C46: MOVE the first 1 MiB of a THP (forces a split) -> field HP/2', () => {
+  moveTest('C46: MOVE the first 1 MiB of a THP (forces a split) -> field HP/2', () => {
     const s = thpSrc(0x46);
     const d = hugeDst();
     expect(uffd.move(d.addr, s.addr, HP / 2)).toBe(HP / 2);
@@ -56,7 +57,7 @@ describe('spec §5.2 C rows: THP', () => {
     expect([d.bytes[0], d.bytes[HP / 2 - 1], s.bytes[HP / 2]]).toEqual([0x46, 0x46, 0x46]);
   });
 
-  test('C47: MOVE a 2 MiB THP src -> dst at +4K (misaligned) -> field HP', () => {
+  moveTest('C47: MOVE a 2 MiB THP src -> dst at +4K (misaligned) -> field HP', () => {
     const s = thpSrc(0x47);
     const d = hugeDst(2 * HP);
     expect(uffd.move(d.addr + PS, s.addr, HP)).toBe(HP);
@@ -67,7 +68,7 @@ describe('spec §5.2 C rows: THP', () => {
     expect(isPresent(s.addr)).toBe(false);
   });
 
-  test('C48: MOVE 1 page into a range mapped by a dst THP -> EEXIST, field -EEXIST', () => {
+  moveTest('C48: MOVE 1 page into a range mapped by a dst THP -> EEXIST, field -EEXIST', () => {
     const d = area(HP, { hugepage: true });
     d.bytes.fill(0x48);
     expect(pageKind(d.addr).thp).toBe(true); // dst_thp=1
@@ -78,7 +79,7 @@ describe('spec §5.2 C rows: THP', () => {
     expect(d.bytes[0]).toBe(0x48);
   });
 
-  test('C49: MOVE 2 MiB whose src is the huge zero page -> field HP, dst is zero', () => {
+  moveTest('C49: MOVE 2 MiB whose src is the huge zero page -> field HP, dst is zero', () => {
     const s = area(HP, { hugepage: true });
     expect(s.bytes[0]).toBe(0); // read fault: the huge zero page
     expect(pageKind(s.addr)).toMatchObject({ zero: true, thp: true }); // src_zero=1 src_thp=1

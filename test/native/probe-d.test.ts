@@ -22,6 +22,7 @@ import {
   pages,
   releaseAll,
 } from '../helpers/areas';
+import { moveTest } from '../helpers/kernel-version';
 
 const b = native();
 const POLLIN = 0x1;
@@ -72,7 +73,7 @@ async function unreadRemove(): Promise<Pending> {
 const EAGAIN_EVENT = { code: 'EAGAIN', field: neg('EAGAIN'), bytesDone: 0 };
 
 describe('spec §5.2 D rows: ioctls while a REMOVE event is unread', () => {
-  test('D1: MOVE while a REMOVE event is unread -> EAGAIN, field -EAGAIN', async () => {
+  moveTest('D1: MOVE while a REMOVE event is unread -> EAGAIN, field -EAGAIN', async () => {
     const { d, s } = await unreadRemove();
     expectUffd(() => uffd.move(d.addr + PS, s.addr, PS), EAGAIN_EVENT);
     expect(isPresent(s.addr)).toBe(true);
@@ -88,11 +89,17 @@ describe('spec §5.2 D rows: ioctls while a REMOVE event is unread', () => {
     expectUffd(() => uffd.zeropage(d.addr + PS, PS), EAGAIN_EVENT);
   });
 
-  test('D4: MOVE with INVALID args while the event is unread (mmap_changing first) -> EAGAIN, field -EAGAIN', async () => {
-    const { d, s } = await unreadRemove();
-    expectUffd(() => uffd.move(d.addr + 1, s.addr + 3, 100, { allowSrcHoles: true }), EAGAIN_EVENT);
-    expectUffd(() => uffd.move(0, 0, 0), EAGAIN_EVENT);
-  });
+  moveTest(
+    'D4: MOVE with INVALID args while the event is unread (mmap_changing first) -> EAGAIN, field -EAGAIN',
+    async () => {
+      const { d, s } = await unreadRemove();
+      expectUffd(
+        () => uffd.move(d.addr + 1, s.addr + 3, 100, { allowSrcHoles: true }),
+        EAGAIN_EVENT,
+      );
+      expectUffd(() => uffd.move(0, 0, 0), EAGAIN_EVENT);
+    },
+  );
 
   test('D5: REMOVE event content (MADV_DONTNEED of 1 page) -> event 0x15 [0, 4096), madvise 0', async () => {
     const { d, madvise } = await unreadRemove();
@@ -103,7 +110,7 @@ describe('spec §5.2 D rows: ioctls while a REMOVE event is unread', () => {
     await it.return!();
   });
 
-  test('D6: MOVE after the event is consumed -> field 1 page', async () => {
+  moveTest('D6: MOVE after the event is consumed -> field 1 page', async () => {
     const { d, s, madvise } = await unreadRemove();
     expectUffd(() => uffd.move(d.addr + PS, s.addr, PS), { code: 'EAGAIN' });
     const it = uffd.events();
@@ -114,12 +121,15 @@ describe('spec §5.2 D rows: ioctls while a REMOVE event is unread', () => {
     expect(d.bytes[PS]).toBe(0xd0);
   });
 
-  test('completeMove() with an unread event throws EAGAIN with bytesDone 0 (no retry loop)', async () => {
-    const { d, s } = await unreadRemove();
-    expectUffd(() => uffd.completeMove(d.addr + PS, s.addr, PS), EAGAIN_EVENT);
-    expectUffd(() => uffd.completeCopy(d.addr + PS, s.addr, PS), EAGAIN_EVENT);
-    expectUffd(() => uffd.completeZeropage(d.addr + PS, PS), EAGAIN_EVENT);
-  });
+  moveTest(
+    'completeMove() with an unread event throws EAGAIN with bytesDone 0 (no retry loop)',
+    async () => {
+      const { d, s } = await unreadRemove();
+      expectUffd(() => uffd.completeMove(d.addr + PS, s.addr, PS), EAGAIN_EVENT);
+      expectUffd(() => uffd.completeCopy(d.addr + PS, s.addr, PS), EAGAIN_EVENT);
+      expectUffd(() => uffd.completeZeropage(d.addr + PS, PS), EAGAIN_EVENT);
+    },
+  );
 
   test('WRITEPROTECT while the event is unread -> EAGAIN (spec §3.7; no result field)', async () => {
     const { d } = await unreadRemove();

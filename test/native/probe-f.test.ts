@@ -16,6 +16,7 @@ import {
   pages,
   releaseAll,
 } from '../helpers/areas';
+import { moveTest, poisonTest } from '../helpers/kernel-version';
 
 const b = native();
 let uffd: Userfaultfd;
@@ -157,7 +158,7 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expect(() => uffd.zeropage(d.addr, PS, { wp: true } as never)).toThrow(TypeError);
   });
 
-  test('F15: MOVE onto a zeropage-filled dst -> EEXIST, field -EEXIST', () => {
+  moveTest('F15: MOVE onto a zeropage-filled dst -> EEXIST, field -EEXIST', () => {
     const s = src(1);
     const d = dst(1);
     uffd.zeropage(d.addr, PS);
@@ -169,13 +170,13 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expectUffd(() => uffd.continue(d.addr, PS), { code: 'EINVAL', field: neg('EINVAL') });
   });
 
-  test('F17: POISON 1 page -> field 1 page', () => {
+  poisonTest('F17: POISON 1 page -> field 1 page', () => {
     const d = dst(1);
     expect(uffd.poison(d.addr, PS)).toBe(PS);
     expect(isPresent(d.addr)).toBe(false); // a marker, not a page
   });
 
-  test('F18: reading a poisoned page -> SIGBUS', async () => {
+  poisonTest('F18: reading a poisoned page -> SIGBUS', async () => {
     const d = dst(2);
     uffd.poison(d.addr + PS, PS);
     const r = await touch(d.addr + PS, 1);
@@ -184,20 +185,20 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expect(r.accesses).toBe(0);
   });
 
-  test('F19: POISON on an already-poisoned pte -> EEXIST, field -EEXIST', () => {
+  poisonTest('F19: POISON on an already-poisoned pte -> EEXIST, field -EEXIST', () => {
     const d = dst(1);
     uffd.poison(d.addr, PS);
     expectUffd(() => uffd.poison(d.addr, PS), { code: 'EEXIST', field: neg('EEXIST') });
   });
 
-  test('F20: MOVE onto a poisoned dst pte -> EEXIST, field -EEXIST', () => {
+  moveTest('F20: MOVE onto a poisoned dst pte -> EEXIST, field -EEXIST', () => {
     const s = src(1);
     const d = dst(1);
     uffd.poison(d.addr, PS);
     expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EEXIST', field: neg('EEXIST') });
   });
 
-  test('F21: POISON mode=1<<1 -> EINVAL, field untouched', () => {
+  poisonTest('F21: POISON mode=1<<1 -> EINVAL, field untouched', () => {
     const d = dst(1);
     expect(b.poison(uffd.fd, d.addr, PS, 1 << 1)).toBe(neg('EINVAL'));
     expect(b.result[0]).toBeNaN();

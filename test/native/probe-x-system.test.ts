@@ -18,6 +18,7 @@ import { Userfaultfd, readMemory, touch } from '../../lib';
 import { native } from '../../lib/binding';
 import { pageAt } from '../helpers/kernel';
 import { type Area, HP, PS, expectUffd, fillPages, neg, pages, releaseAll } from '../helpers/areas';
+import { HUGETLB_MISSING_IOCTLS, moveTest } from '../helpers/kernel-version';
 
 const b = native();
 let uffd: Userfaultfd;
@@ -78,12 +79,12 @@ describe('hugetlb: X8-X13 (vm.nr_hugepages raised by 4, restored after)', () => 
 
   test('X8: REGISTER MAP_HUGETLB private MISSING -> ioctls=0x10c (the BASIC set)', () => {
     const h = huge();
-    expect(b.register(uffd.fd, h, HP, 1)).toBe(0x10c);
+    expect(b.register(uffd.fd, h, HP, 1)).toBe(HUGETLB_MISSING_IOCTLS); // POISON(8) from 6.6
     // re-register (same ctx) through the public API: WAKE COPY POISON, no ZEROPAGE/MOVE
     expect([...uffd.register(h, HP)].sort()).toEqual(['copy', 'poison', 'wake']);
   });
 
-  test('X9: MOVE hugetlb -> hugetlb -> EINVAL, field -EINVAL', async () => {
+  moveTest('X9: MOVE hugetlb -> hugetlb -> EINVAL, field -EINVAL', async () => {
     const s = huge();
     await touch(s, 1, { write: true, value: 9 });
     const d = huge();
@@ -150,18 +151,21 @@ describe('swap: X6, X7 (a temporary 64 MiB swapfile, removed after)', () => {
     );
   }
 
-  test('X6: MOVE a swapped-out src pte (the swap entry moves, no swap-in) -> field 1 page', async () => {
-    const s = pages(1);
-    fillPages(s, 0x4b);
-    await swapOut(s); // src_swapped=1
-    const d = dst(1);
-    expect(uffd.move(d.addr, s.addr, PS)).toBe(PS);
-    expect(pageAt(d.addr)).toMatchObject({ swapped: true, present: false }); // dst_swapped=1
-    expect(pageAt(s.addr)).toMatchObject({ swapped: false, present: false }); // src_empty=1
-    expect((await readMemory(d.addr, 1))[0]).toBe(0x4b); // swap-in at dst: dst[0]=0x4b
-  });
+  moveTest(
+    'X6: MOVE a swapped-out src pte (the swap entry moves, no swap-in) -> field 1 page',
+    async () => {
+      const s = pages(1);
+      fillPages(s, 0x4b);
+      await swapOut(s); // src_swapped=1
+      const d = dst(1);
+      expect(uffd.move(d.addr, s.addr, PS)).toBe(PS);
+      expect(pageAt(d.addr)).toMatchObject({ swapped: true, present: false }); // dst_swapped=1
+      expect(pageAt(s.addr)).toMatchObject({ swapped: false, present: false }); // src_empty=1
+      expect((await readMemory(d.addr, 1))[0]).toBe(0x4b); // swap-in at dst: dst[0]=0x4b
+    },
+  );
 
-  test('X7: MOVE a swap pte shared with a fork child -> EBUSY, field -EBUSY', async () => {
+  moveTest('X7: MOVE a swap pte shared with a fork child -> EBUSY, field -EBUSY', async () => {
     const s = pages(1);
     fillPages(s, 0x47);
     await swapOut(s);
