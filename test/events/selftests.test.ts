@@ -3,29 +3,37 @@
 // scenario runs in its own process with a hard timeout (helpers.ts): a fault nobody serves
 // would hang its thread.
 import { ok, scenario } from './helpers';
+import { pageSize } from '../../lib';
+import { moveTest, poisonTest } from '../helpers/kernel-version';
 
 describe('selftest cases on the real kernel', () => {
-  test('move: every dst page faults once (MISSING, read), is served by MOVE; src reads zero', async () => {
-    const r = ok(await scenario('selftest-move'));
-    expect(r).toEqual({
-      ioctlsHasMove: true,
-      faults: 32,
-      pagesFaulted: 32,
-      maxFaultsPerPage: 1,
-      flags: ['missing/false/0'],
-      eexist: 0,
-      workerSumOk: true,
-      nativeOk: true,
-      srcSum: 0,
-    });
-  });
+  moveTest(
+    'move: every dst page faults once (MISSING, read), is served by MOVE; src reads zero',
+    async () => {
+      const r = ok(await scenario('selftest-move'));
+      expect(r).toEqual({
+        ioctlsHasMove: true,
+        faults: 32,
+        pagesFaulted: 32,
+        maxFaultsPerPage: 1,
+        flags: ['missing/false/0'],
+        eexist: 0,
+        workerSumOk: true,
+        nativeOk: true,
+        srcSum: 0,
+      });
+    },
+  );
 
-  test('move-pmd: one fault per 2 MiB chunk, each served by one MOVE of the chunk', async () => {
-    const r = ok<Record<string, number | boolean>>(await scenario('selftest-move-pmd'));
-    expect(r).toMatchObject({ alignedDst: true, alignedSrc: true, faults: 4, srcSum: 0 });
-    expect(r.accesses).toBe(r.pages);
-    expect(r.sum).toBe(r.expectedSum);
-  });
+  moveTest(
+    'move-pmd: one fault per 2 MiB chunk, each served by one MOVE of the chunk',
+    async () => {
+      const r = ok<Record<string, number | boolean>>(await scenario('selftest-move-pmd'));
+      expect(r).toMatchObject({ alignedDst: true, alignedSrc: true, faults: 4, srcSum: 0 });
+      expect(r.accesses).toBe(r.pages);
+      expect(r.sum).toBe(r.expectedSum);
+    },
+  );
 
   test('zeropage: served fault reads zero; a second ZEROPAGE is EEXIST (-EEXIST field)', async () => {
     expect(ok(await scenario('selftest-zeropage'))).toEqual({
@@ -51,7 +59,7 @@ describe('selftest cases on the real kernel', () => {
     });
   });
 
-  test('poison: even pages poisoned (SIGBUS at their address), odd pages zero', async () => {
+  poisonTest('poison: even pages poisoned (SIGBUS at their address), odd pages zero', async () => {
     const r = ok<Record<string, unknown>>(await scenario('selftest-poison'));
     expect(r).toMatchObject({
       hasPoison: true,
@@ -82,9 +90,9 @@ describe('selftest cases on the real kernel', () => {
     });
   });
 
-  test('E2/E3/E5: MOVE with dontWake leaves the thread asleep until WAKE', async () => {
+  moveTest('E2/E3/E5: MOVE with dontWake leaves the thread asleep until WAKE', async () => {
     expect(ok(await scenario('dontwake-wake'))).toEqual({
-      moved: 4096,
+      moved: pageSize,
       sleepingAfterMove: 'handle_userfault',
       settledBeforeWake: false,
       sum: 9,
