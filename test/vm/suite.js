@@ -165,6 +165,24 @@ function stageSuite(root, dest, pkgDir) {
   for (const rel of ['test', 'examples', 'README.md', path.join('scripts', 'run-examples.js')]) {
     copyData(rel);
   }
+  // The guests have no compiler: C peers (test/events/peers/*.c, spawned by processes.test.ts)
+  // are built here, static, once per guest arch, as <name>.<process.arch> beside the source;
+  // the test uses such a binary when it exists and runs `cc` otherwise (the host).
+  const peers = path.join(dest, 'test', 'events', 'peers');
+  if (fs.existsSync(peers)) {
+    for (const c of fs.readdirSync(peers).filter((f) => f.endsWith('.c'))) {
+      for (const [arch, cc] of [
+        ['x64', 'cc'],
+        ['arm64', 'aarch64-linux-gnu-gcc'],
+      ]) {
+        const out = path.join(peers, `${c.slice(0, -2)}.${arch}`);
+        const r = spawnSync(cc, ['-O2', '-Wall', '-static', '-o', out, path.join(peers, c)], {
+          encoding: 'utf8',
+        });
+        if (r.status !== 0) throw new Error(`${cc} ${c} failed:\n${r.stdout}${r.stderr}`);
+      }
+    }
+  }
   // The addon (prebuilds for node-gyp-build at the root lib/binding.js loads from) and dist/.
   fs.cpSync(path.join(pkgDir, 'prebuilds'), path.join(dest, 'prebuilds'), { recursive: true });
   fs.cpSync(path.join(pkgDir, 'dist'), path.join(dest, 'dist'), { recursive: true });
