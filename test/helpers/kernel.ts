@@ -195,37 +195,37 @@ export function childRun(
   });
 }
 
-let taskSizeCache: number | undefined;
+let taskSizeCache: bigint | undefined;
 
 /**
  * The running process's TASK_SIZE (one past the highest user address), measured: mmap(2) with
  * MAP_FIXED_NOREPLACE succeeds for a page that ends at or below TASK_SIZE and fails (ENOMEM,
  * from __get_unmapped_area's `addr > TASK_SIZE - len`) for one that ends above. It differs per
- * arch: x86_64 with 4-level paging has (1 << 47) - 4096 = 0x7ffffffff000 (the guard page); arm64
- * has 1 << vabits_actual, 1 << 48 for Debian's 4K and 16K kernels. uffd's validate_range()
- * (spec §2.9) compares against the same TASK_SIZE.
+ * arch and paging mode: x86_64 has (1 << 47) - 4096 = 0x7ffffffff000 with 4-level paging (the
+ * guard page) and (1 << 56) - 4096 with 5-level paging (LA57, e.g. QEMU's -cpu max); arm64 has
+ * 1 << vabits_actual, 1 << 48 for Debian's 4K and 16K kernels. uffd's validate_range() (spec
+ * §2.9) compares against the same TASK_SIZE. A BigInt: with LA57 it is above 2^53.
  */
-export function taskSize(): number {
+export function taskSize(): bigint {
   if (taskSizeCache !== undefined) return taskSizeCache;
   const b = native();
   const c = b.constants as Record<string, number>;
   const flags = c.MAP_PRIVATE! | c.MAP_ANONYMOUS! | c.MAP_FIXED_NOREPLACE!;
-  const fits = (addr: number): boolean => {
-    const r = b.mmap(addr, pageSize, 0, flags, -1, 0);
-    if (r === addr) {
-      b.munmap(addr, pageSize);
-      return true;
-    }
-    if (r >= 0) b.munmap(r, pageSize); // a pre-4.17 kernel ignored NOREPLACE: not expected
-    return false;
+  const ps = BigInt(pageSize);
+  const fits = (addr: bigint): boolean => {
+    const r = b.mmap(addr, ps, 0, flags, -1, 0);
+    if (r < 0) return false;
+    b.munmap(BigInt(r) === addr ? addr : r, ps);
+    return BigInt(r) === addr; // a pre-4.17 kernel ignored NOREPLACE: not expected
   };
-  // 2^k for k up to 52 stays a safe integer; the candidates are 2^k - PS (x86_64) and 2^k (arm64).
-  for (let k = 52; k >= 36; k--) {
-    const top = 2 ** k;
-    if (!fits(top - 2 * pageSize)) continue;
-    taskSizeCache = fits(top - pageSize) ? top : top - pageSize;
-    if (fits(taskSizeCache)) throw new Error(`taskSize: ${taskSizeCache} is mappable`);
-    return taskSizeCache;
+  // The candidates are 2^k - PS (x86_64) and 2^k (arm64).
+  for (let k = 57n; k >= 36n; k--) {
+    const top = 1n << k;
+    if (!fits(top - 2n * ps)) continue;
+    const t = fits(top - ps) ? top : top - ps;
+    if (fits(t)) throw new Error(`taskSize: ${t} is mappable`);
+    taskSizeCache = t;
+    return t;
   }
-  throw new Error('taskSize: no candidate 2^k (36 <= k <= 52) bounds the address space');
+  throw new Error('taskSize: no candidate 2^k (36 <= k <= 57) bounds the address space');
 }

@@ -20,7 +20,7 @@ beforeEach(() => {
   uffd = Userfaultfd.open();
 });
 afterEach(() => {
-  uffd.close();
+  uffd?.close(); // undefined when only absence rows (kernel-version.ts) ran
   for (const u of others.splice(0)) u.close();
   for (const f of cleanups.splice(0).reverse()) f();
   releaseAll();
@@ -58,12 +58,19 @@ describe('spec §5.2 B rows: REGISTER / UNREGISTER', () => {
     expect(b.register(uffd.fd, a2.addr, a2.len, 1)).toBe(ANON_MISSING_IOCTLS);
   });
 
-  test('B2: re-REGISTER same range MISSING|WP (same ctx) -> ioctls=0x17c', () => {
+  test('B2: re-REGISTER same range MISSING|WP (same ctx) -> ioctls=0x17c (6.8+; 0x5c on 6.1)', () => {
     const a = pages(4);
     uffd.register(a.addr, a.len, { missing: true });
     const set = uffd.register(a.addr, a.len, { missing: true, wp: true });
-    expect([...set].sort()).toEqual(['copy', 'move', 'poison', 'wake', 'writeProtect', 'zeropage']);
-    expect(b.register(uffd.fd, a.addr, a.len, 3)).toBe(0x17c);
+    expect([...set].sort()).toEqual([
+      'copy',
+      ...(hasMove ? ['move'] : []),
+      ...(hasPoison ? ['poison'] : []),
+      'wake',
+      'writeProtect',
+      'zeropage',
+    ]);
+    expect(b.register(uffd.fd, a.addr, a.len, 3)).toBe(ANON_MISSING_IOCTLS | 0x40); // + WP(6)
   });
 
   test('B3: REGISTER mode=0 -> EINVAL', () => {
@@ -102,11 +109,17 @@ describe('spec §5.2 B rows: REGISTER / UNREGISTER', () => {
   test('B9: REGISTER start >= TASK_SIZE -> EINVAL', () => {
     // TASK_SIZE is per arch (0x7ffffffff000 on x86_64 with 4-level paging, spec §0; 1 << 48 on
     // arm64 with 48-bit VA): measured by taskSize(). validate_range() refuses a start at or past it.
+    // A BigInt: with x86 LA57 it is above 2^53, which the public API refuses (RangeError), so
+    // the rows go through the binding; the public API too where the address is a safe integer.
     const task = taskSize();
-    expectUffd(() => uffd.register(task, PS), { code: 'EINVAL' });
-    expectUffd(() => uffd.register(task + 2 ** 40, PS), { code: 'EINVAL' });
+    const ps = BigInt(PS);
+    expect(b.register(uffd.fd, task, ps, 1)).toBe(neg('EINVAL'));
+    expect(b.register(uffd.fd, task + (1n << 40n), ps, 1)).toBe(neg('EINVAL'));
     // ...and a range that starts below it and crosses it.
-    expectUffd(() => uffd.register(task - PS, 2 * PS), { code: 'EINVAL' });
+    expect(b.register(uffd.fd, task - ps, 2n * ps, 1)).toBe(neg('EINVAL'));
+    if (task <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      expectUffd(() => uffd.register(Number(task), PS), { code: 'EINVAL' });
+    }
   });
 
   test('B10b: REGISTER range entirely unmapped -> EINVAL', () => {

@@ -24,7 +24,7 @@ const b = native();
 let uffd: Userfaultfd;
 
 afterEach(() => {
-  uffd.close();
+  uffd?.close(); // undefined when only absence rows (kernel-version.ts) ran
   releaseAll();
 });
 
