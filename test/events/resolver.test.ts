@@ -35,7 +35,7 @@ describe('native resolver on the real kernel', () => {
     },
   );
 
-  test('two faults on one page: one resolution, one EEXIST woken', async () => {
+  moveTest('two faults on one page: one resolution, one EEXIST woken (move policy)', async () => {
     expect(ok(await scenario('resolver-eexist'))).toEqual({
       counters: { ...zeroCounters, faults: 2, resolved: 1, eexist: 1 },
       sums: [4, 4],
