@@ -39,7 +39,7 @@ describe('selftest cases on the real kernel', () => {
     expect(ok(await scenario('selftest-zeropage'))).toEqual({
       hasZeropage: true,
       kind: 'missing',
-      zeropage: 4096,
+      zeropage: pageSize,
       workerSum: 0,
       again: { code: 'EEXIST', field: -17, errno: -17 },
     });
@@ -63,7 +63,7 @@ describe('selftest cases on the real kernel', () => {
     const r = ok<Record<string, unknown>>(await scenario('selftest-poison'));
     expect(r).toMatchObject({
       hasPoison: true,
-      updated: [4096, 4096],
+      updated: [pageSize, pageSize],
       outcome: ['SIGBUS', 0, 'SIGBUS', 0],
       faultAddresses: [true, null, true, null],
     });
@@ -84,7 +84,7 @@ describe('selftest cases on the real kernel', () => {
       hasContinue: true,
       kinds: ['minor'],
       faults: 8,
-      mapped: [4096],
+      mapped: [pageSize],
       bytesOk: true,
       again: { code: 'EEXIST', field: -17 },
     });
@@ -104,8 +104,8 @@ describe('selftest cases on the real kernel', () => {
 
   test('E1/E9/E10: page-aligned address by default, exact with exactAddress', async () => {
     expect(ok(await scenario('exact-address'))).toEqual({
-      exact: { offset: 77, threadId: true, zeropage: 4096, sum: 0 },
-      aligned: { offset: 0, threadId: true, zeropage: 4096, sum: 0 },
+      exact: { offset: 77, threadId: true, zeropage: pageSize, sum: 0 },
+      aligned: { offset: 0, threadId: true, zeropage: pageSize, sum: 0 },
     });
   });
 });

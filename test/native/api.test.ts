@@ -696,8 +696,9 @@ describe('Mapping', () => {
         const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(l);
         return m && parseInt(m[1], 16) <= a && a < parseInt(m[2], 16);
       });
-      const m = Mapping.anonymous(8192);
-      let view = new Uint8Array(Mapping.attach(m.address, 8192).buffer);
+      const ps = require(${JSON.stringify(DIST)}).pageSize;
+      const m = Mapping.anonymous(2 * ps);
+      let view = new Uint8Array(Mapping.attach(m.address, 2 * ps).buffer);
       view[0] = 7;
       m.unmap();
       const out = { afterUnmap: mapped(m.address), read: view[0] };
@@ -808,11 +809,11 @@ describe('user-mode-only and worker faults', () => {
       const d = require(${JSON.stringify(DIST)});
       const fs = require('fs');
       const u = d.Userfaultfd.open();
-      const m = d.Mapping.anonymous(8192);
+      const m = d.Mapping.anonymous(2 * d.pageSize);
       u.register(m.address, m.length);
       const fd = fs.openSync('/dev/zero', 'r');
       let out;
-      try { out = { bytes: fs.readSync(fd, new Uint8Array(m.buffer), 0, 4096, null) }; }
+      try { out = { bytes: fs.readSync(fd, new Uint8Array(m.buffer), 0, d.pageSize, null) }; }
       catch (e) { out = { code: e.code, syscall: e.syscall }; }
       console.log(JSON.stringify(out));
       u.close();
