@@ -4,7 +4,7 @@
 // would hang its thread.
 import { ok, scenario } from './helpers';
 import { pageSize } from '../../lib';
-import { moveTest, poisonTest } from '../helpers/kernel-version';
+import { moveTest, poisonTest, wpTest } from '../helpers/kernel-version';
 
 describe('selftest cases on the real kernel', () => {
   moveTest(
@@ -69,7 +69,7 @@ describe('selftest cases on the real kernel', () => {
     });
   });
 
-  test('wp: write faults on protected pages are served by writeProtect(false)', async () => {
+  wpTest('wp: write faults on protected pages are served by writeProtect(false)', async () => {
     expect(ok(await scenario('selftest-wp'))).toEqual({
       hasWp: true,
       kinds: ['wp/true'],

@@ -146,3 +146,35 @@ export function wpUnpopulatedTest(name: string, fn: () => unknown, timeout?: num
       );
     });
 }
+
+/** The kernel has userfaultfd write-protect (PAGEFAULT_FLAG_WP; arm64 from 6.10). */
+export const hasWp = kernelFeatures.has('pagefaultFlagWp');
+
+/**
+ * `test` for a row whose subject is userfaultfd write-protect. Where the kernel lacks it (arm64
+ * before 6.10: no HAVE_ARCH_USERFAULTFD_WP, features 0xffe), the row asserts the absence: no
+ * pagefaultFlagWp, and REGISTER with MODE_WP is the kernel's EINVAL (vma_can_userfault()).
+ */
+export function wpTest(name: string, fn: () => unknown, timeout?: number): void {
+  if (hasWp) test(name, fn as jest.ProvidesCallback, timeout);
+  else
+    test(`${name} [no uffd-wp on arm64 before 6.10: asserts REGISTER(WP) EINVAL]`, () => {
+      expect(kernelFeatures.has('pagefaultFlagWp')).toBe(false);
+      expect(process.arch === 'arm64' && !kernelAtLeast(6, 10)).toBe(true);
+      const u = Userfaultfd.open();
+      const m = Mapping.anonymous(pageSize);
+      try {
+        let err: unknown;
+        try {
+          u.register(m.address, pageSize, { missing: true, wp: true });
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(UffdError);
+        expect(err).toMatchObject({ code: 'EINVAL', request: 'UFFDIO_REGISTER' });
+      } finally {
+        u.close();
+        m.unmap();
+      }
+    });
+}

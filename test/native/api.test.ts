@@ -29,6 +29,7 @@ import {
   kernelAtLeast,
   moveTest,
   poisonTest,
+  wpTest,
 } from '../helpers/kernel-version';
 
 const b = native();
@@ -884,20 +885,23 @@ describe('fault round trips', () => {
     await expect(readMemory(d.addr, PS)).rejects.toMatchObject({ code: 'SIGBUS' });
   });
 
-  test('writeProtect(): a write fault is reported as wp and served by writeProtect(false)', async () => {
-    const d = pages(1);
-    d.bytes.fill(0x11);
-    uffd.register(d.addr, d.len, { wp: true });
-    uffd.writeProtect(d.addr, PS, true);
-    expect(pageAt(d.addr).uffdWp).toBe(true);
-    expect(await touch(d.addr, 1)).toMatchObject({ sum: 0x11 }); // reads are not trapped
-    const t = touch(d.addr + 8, 1, { write: true, value: 0x99 });
-    const ev = await nextEvent();
-    expect(ev).toMatchObject({ type: 'pagefault', kind: 'wp', write: true, address: d.addr });
-    expect(ev.type === 'pagefault' && ev.flags).toBe(3); // WRITE | WP
-    uffd.writeProtect(d.addr, PS, false); // unprotect wakes the writer
-    expect(await t).toMatchObject({ accesses: 1 });
-    expect(d.bytes[8]).toBe(0x99);
-    expect(pageAt(d.addr).uffdWp).toBe(false);
-  });
+  wpTest(
+    'writeProtect(): a write fault is reported as wp and served by writeProtect(false)',
+    async () => {
+      const d = pages(1);
+      d.bytes.fill(0x11);
+      uffd.register(d.addr, d.len, { wp: true });
+      uffd.writeProtect(d.addr, PS, true);
+      expect(pageAt(d.addr).uffdWp).toBe(true);
+      expect(await touch(d.addr, 1)).toMatchObject({ sum: 0x11 }); // reads are not trapped
+      const t = touch(d.addr + 8, 1, { write: true, value: 0x99 });
+      const ev = await nextEvent();
+      expect(ev).toMatchObject({ type: 'pagefault', kind: 'wp', write: true, address: d.addr });
+      expect(ev.type === 'pagefault' && ev.flags).toBe(3); // WRITE | WP
+      uffd.writeProtect(d.addr, PS, false); // unprotect wakes the writer
+      expect(await t).toMatchObject({ accesses: 1 });
+      expect(d.bytes[8]).toBe(0x99);
+      expect(pageAt(d.addr).uffdWp).toBe(false);
+    },
+  );
 });

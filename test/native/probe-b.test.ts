@@ -9,7 +9,13 @@ import { Userfaultfd, mm } from '../../lib';
 import { native } from '../../lib/binding';
 import { PS, area, expectUffd, hole, neg, pages, releaseAll } from '../helpers/areas';
 import { taskSize } from '../helpers/kernel';
-import { ANON_MISSING_IOCTLS, hasMove, hasPoison, kernelAtLeast } from '../helpers/kernel-version';
+import {
+  ANON_MISSING_IOCTLS,
+  hasMove,
+  hasPoison,
+  kernelAtLeast,
+  wpTest,
+} from '../helpers/kernel-version';
 
 const b = native();
 let uffd: Userfaultfd;
@@ -58,20 +64,23 @@ describe('spec §5.2 B rows: REGISTER / UNREGISTER', () => {
     expect(b.register(uffd.fd, a2.addr, a2.len, 1)).toBe(ANON_MISSING_IOCTLS);
   });
 
-  test('B2: re-REGISTER same range MISSING|WP (same ctx) -> ioctls=0x17c (6.8+; 0x5c on 6.1)', () => {
-    const a = pages(4);
-    uffd.register(a.addr, a.len, { missing: true });
-    const set = uffd.register(a.addr, a.len, { missing: true, wp: true });
-    expect([...set].sort()).toEqual([
-      'copy',
-      ...(hasMove ? ['move'] : []),
-      ...(hasPoison ? ['poison'] : []),
-      'wake',
-      'writeProtect',
-      'zeropage',
-    ]);
-    expect(b.register(uffd.fd, a.addr, a.len, 3)).toBe(ANON_MISSING_IOCTLS | 0x40); // + WP(6)
-  });
+  wpTest(
+    'B2: re-REGISTER same range MISSING|WP (same ctx) -> ioctls=0x17c (6.8+; 0x5c on 6.1)',
+    () => {
+      const a = pages(4);
+      uffd.register(a.addr, a.len, { missing: true });
+      const set = uffd.register(a.addr, a.len, { missing: true, wp: true });
+      expect([...set].sort()).toEqual([
+        'copy',
+        ...(hasMove ? ['move'] : []),
+        ...(hasPoison ? ['poison'] : []),
+        'wake',
+        'writeProtect',
+        'zeropage',
+      ]);
+      expect(b.register(uffd.fd, a.addr, a.len, 3)).toBe(ANON_MISSING_IOCTLS | 0x40); // + WP(6)
+    },
+  );
 
   test('B3: REGISTER mode=0 -> EINVAL', () => {
     const a = pages(1);

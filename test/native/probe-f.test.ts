@@ -16,7 +16,7 @@ import {
   pages,
   releaseAll,
 } from '../helpers/areas';
-import { moveTest, poisonTest } from '../helpers/kernel-version';
+import { moveTest, poisonTest, wpTest } from '../helpers/kernel-version';
 
 const b = native();
 let uffd: Userfaultfd;
@@ -205,7 +205,7 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expect(() => uffd.poison(d.addr, PS, { wp: true } as never)).toThrow(TypeError);
   });
 
-  test('F22: WRITEPROTECT mode=WP|DONTWAKE -> EINVAL', () => {
+  wpTest('F22: WRITEPROTECT mode=WP|DONTWAKE -> EINVAL', () => {
     const d = dst(1, { missing: true, wp: true });
     expectUffd(() => uffd.writeProtect(d.addr, PS, true, { dontWake: true }), { code: 'EINVAL' });
     expect(b.writeprotect(uffd.fd, d.addr, PS, 0b11)).toBe(neg('EINVAL'));
@@ -216,7 +216,7 @@ describe('spec §5.2 F rows: COPY, ZEROPAGE, CONTINUE, POISON, WRITEPROTECT', ()
     expectUffd(() => uffd.writeProtect(d.addr, PS, true), { code: 'ENOENT' });
   });
 
-  test('F24: WRITEPROTECT mode=1<<2 -> EINVAL', () => {
+  wpTest('F24: WRITEPROTECT mode=1<<2 -> EINVAL', () => {
     const d = dst(1, { missing: true, wp: true });
     expect(b.writeprotect(uffd.fd, d.addr, PS, 1 << 2)).toBe(neg('EINVAL'));
     expect(() => uffd.writeProtect(d.addr, PS, true, { bit2: true } as never)).toThrow(TypeError);

@@ -18,7 +18,13 @@ import {
   pages,
   releaseAll,
 } from '../helpers/areas';
-import { hasMove, kernelAtLeast, moveTest, wpUnpopulatedTest } from '../helpers/kernel-version';
+import {
+  hasMove,
+  kernelAtLeast,
+  moveTest,
+  wpTest,
+  wpUnpopulatedTest,
+} from '../helpers/kernel-version';
 
 const b = native();
 let uffd: Userfaultfd;
@@ -159,21 +165,24 @@ describe('spec §5.2 X rows (no system changes)', () => {
     expect(d.bytes[0]).toBe(0x19);
   });
 
-  test('X20: re-REGISTER a MISSING|WP range as MISSING only, same ctx -> 0 (observed: WP kept)', () => {
-    open();
-    const d = pages(2);
-    expect(uffd.register(d.addr, d.len, { missing: true, wp: true }).has('writeProtect')).toBe(
-      true,
-    );
-    const set = uffd.register(d.addr, d.len, { missing: true });
-    expect(set.has('writeProtect')).toBe(false); // the ioctls are computed from the new mode
-    // Observed (not in the spec's row, which only gives ret=0): WP is NOT dropped. 6.18's
-    // userfaultfd_register() skips a VMA already registered with this ctx whose flags include
-    // every requested flag ((vm_flags & MISSING) == MISSING), so VM_UFFD_WP stays and
-    // WRITEPROTECT still succeeds although the returned set no longer lists it.
-    expect(uffd.writeProtect(d.addr, PS, true)).toBeUndefined();
-    uffd.writeProtect(d.addr, PS, false);
-  });
+  wpTest(
+    'X20: re-REGISTER a MISSING|WP range as MISSING only, same ctx -> 0 (observed: WP kept)',
+    () => {
+      open();
+      const d = pages(2);
+      expect(uffd.register(d.addr, d.len, { missing: true, wp: true }).has('writeProtect')).toBe(
+        true,
+      );
+      const set = uffd.register(d.addr, d.len, { missing: true });
+      expect(set.has('writeProtect')).toBe(false); // the ioctls are computed from the new mode
+      // Observed (not in the spec's row, which only gives ret=0): WP is NOT dropped. 6.18's
+      // userfaultfd_register() skips a VMA already registered with this ctx whose flags include
+      // every requested flag ((vm_flags & MISSING) == MISSING), so VM_UFFD_WP stays and
+      // WRITEPROTECT still succeeds although the returned set no longer lists it.
+      expect(uffd.writeProtect(d.addr, PS, true)).toBeUndefined();
+      uffd.writeProtect(d.addr, PS, false);
+    },
+  );
 
   moveTest('X21: dst 4K populated, src pmd none (no pte table), no flags -> ENOENT', () => {
     open();
