@@ -1,7 +1,7 @@
 // Faults of other processes: a uffd passed over a Unix socket (SCM_RIGHTS), taken with
 // pidfd_getfd, and Firecracker's snapshot-restore handshake against a C peer playing the VMM.
 import { execFileSync } from 'child_process';
-import { mkdtempSync, rmSync } from 'fs';
+import { existsSync, mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import {
@@ -63,7 +63,10 @@ describe('Firecracker handshake', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'uffd-fc-'));
     peer = join(dir, 'fc-vmm');
-    execFileSync('cc', ['-O2', '-Wall', '-o', peer, join(__dirname, 'peers', 'fc-vmm.c')]);
+    // test/vm stages a static build for the guest arch (the guests have no compiler)
+    const prebuilt = join(__dirname, 'peers', `fc-vmm.${process.arch}`);
+    if (existsSync(prebuilt)) peer = prebuilt;
+    else execFileSync('cc', ['-O2', '-Wall', '-o', peer, join(__dirname, 'peers', 'fc-vmm.c')]);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,35 +3,43 @@
 // scenario runs in its own process with a hard timeout (helpers.ts): a fault nobody serves
 // would hang its thread.
 import { ok, scenario } from './helpers';
+import { pageSize } from '../../lib';
+import { moveTest, poisonTest, wpTest } from '../helpers/kernel-version';
 
 describe('selftest cases on the real kernel', () => {
-  test('move: every dst page faults once (MISSING, read), is served by MOVE; src reads zero', async () => {
-    const r = ok(await scenario('selftest-move'));
-    expect(r).toEqual({
-      ioctlsHasMove: true,
-      faults: 32,
-      pagesFaulted: 32,
-      maxFaultsPerPage: 1,
-      flags: ['missing/false/0'],
-      eexist: 0,
-      workerSumOk: true,
-      nativeOk: true,
-      srcSum: 0,
-    });
-  });
+  moveTest(
+    'move: every dst page faults once (MISSING, read), is served by MOVE; src reads zero',
+    async () => {
+      const r = ok(await scenario('selftest-move'));
+      expect(r).toEqual({
+        ioctlsHasMove: true,
+        faults: 32,
+        pagesFaulted: 32,
+        maxFaultsPerPage: 1,
+        flags: ['missing/false/0'],
+        eexist: 0,
+        workerSumOk: true,
+        nativeOk: true,
+        srcSum: 0,
+      });
+    },
+  );
 
-  test('move-pmd: one fault per 2 MiB chunk, each served by one MOVE of the chunk', async () => {
-    const r = ok<Record<string, number | boolean>>(await scenario('selftest-move-pmd'));
-    expect(r).toMatchObject({ alignedDst: true, alignedSrc: true, faults: 4, srcSum: 0 });
-    expect(r.accesses).toBe(r.pages);
-    expect(r.sum).toBe(r.expectedSum);
-  });
+  moveTest(
+    'move-pmd: one fault per 2 MiB chunk, each served by one MOVE of the chunk',
+    async () => {
+      const r = ok<Record<string, number | boolean>>(await scenario('selftest-move-pmd'));
+      expect(r).toMatchObject({ alignedDst: true, alignedSrc: true, faults: 4, srcSum: 0 });
+      expect(r.accesses).toBe(r.pages);
+      expect(r.sum).toBe(r.expectedSum);
+    },
+  );
 
   test('zeropage: served fault reads zero; a second ZEROPAGE is EEXIST (-EEXIST field)', async () => {
     expect(ok(await scenario('selftest-zeropage'))).toEqual({
       hasZeropage: true,
       kind: 'missing',
-      zeropage: 4096,
+      zeropage: pageSize,
       workerSum: 0,
       again: { code: 'EEXIST', field: -17, errno: -17 },
     });
@@ -51,17 +59,17 @@ describe('selftest cases on the real kernel', () => {
     });
   });
 
-  test('poison: even pages poisoned (SIGBUS at their address), odd pages zero', async () => {
+  poisonTest('poison: even pages poisoned (SIGBUS at their address), odd pages zero', async () => {
     const r = ok<Record<string, unknown>>(await scenario('selftest-poison'));
     expect(r).toMatchObject({
       hasPoison: true,
-      updated: [4096, 4096],
+      updated: [pageSize, pageSize],
       outcome: ['SIGBUS', 0, 'SIGBUS', 0],
       faultAddresses: [true, null, true, null],
     });
   });
 
-  test('wp: write faults on protected pages are served by writeProtect(false)', async () => {
+  wpTest('wp: write faults on protected pages are served by writeProtect(false)', async () => {
     expect(ok(await scenario('selftest-wp'))).toEqual({
       hasWp: true,
       kinds: ['wp/true'],
@@ -76,15 +84,15 @@ describe('selftest cases on the real kernel', () => {
       hasContinue: true,
       kinds: ['minor'],
       faults: 8,
-      mapped: [4096],
+      mapped: [pageSize],
       bytesOk: true,
       again: { code: 'EEXIST', field: -17 },
     });
   });
 
-  test('E2/E3/E5: MOVE with dontWake leaves the thread asleep until WAKE', async () => {
+  moveTest('E2/E3/E5: MOVE with dontWake leaves the thread asleep until WAKE', async () => {
     expect(ok(await scenario('dontwake-wake'))).toEqual({
-      moved: 4096,
+      moved: pageSize,
       sleepingAfterMove: 'handle_userfault',
       settledBeforeWake: false,
       sum: 9,
@@ -96,8 +104,8 @@ describe('selftest cases on the real kernel', () => {
 
   test('E1/E9/E10: page-aligned address by default, exact with exactAddress', async () => {
     expect(ok(await scenario('exact-address'))).toEqual({
-      exact: { offset: 77, threadId: true, zeropage: 4096, sum: 0 },
-      aligned: { offset: 0, threadId: true, zeropage: 4096, sum: 0 },
+      exact: { offset: 77, threadId: true, zeropage: pageSize, sum: 0 },
+      aligned: { offset: 0, threadId: true, zeropage: pageSize, sum: 0 },
     });
   });
 });

@@ -1,6 +1,6 @@
 // The event stream's lifecycle: ref/unref keep-alive, Workers, MakeCallback delivery, closing
 // semantics (close wakes everyone; an unattended open uffd hangs its faulters), argument errors.
-import { Mapping, Userfaultfd } from '../../lib';
+import { Mapping, Userfaultfd, pageSize } from '../../lib';
 import { ok, scenario } from './helpers';
 
 describe('keep-alive', () => {
@@ -66,7 +66,7 @@ describe('argument and state errors (no faults)', () => {
   let m: Mapping;
   beforeEach(() => {
     uffd = Userfaultfd.open();
-    m = Mapping.anonymous(4096 * 2);
+    m = Mapping.anonymous(pageSize * 2);
     uffd.register(m.address, m.length);
   });
   afterEach(() => {

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { pageSize } from '../../lib';
+import { native } from '../../lib/binding';
 
 /** The compiled package, for child processes and worker threads (built by `npm test`). */
 export const DIST = join(__dirname, '..', '..', 'dist');
@@ -138,7 +139,7 @@ export interface ChildResult {
 }
 
 export interface ChildOptions {
-  /** Run as this uid/gid with no supplementary groups and no capabilities (via setpriv). */
+  /** Run as this uid/gid with no supplementary groups and no capabilities (dropped in the child). */
   user?: { uid: number; gid: number };
   env?: NodeJS.ProcessEnv;
   /** Extra node flags (e.g. --expose-gc), placed before -e. */
@@ -156,21 +157,18 @@ export function childRun(
   timeoutMs: number,
   options: ChildOptions = {},
 ): Promise<ChildResult> {
-  const nodeArgs = [...(options.nodeArgs ?? []), '-e', script];
-  const [cmd, args] =
+  // Privileges are dropped inside the child, before the script runs, with Node's own
+  // setgroups/setgid/setuid (setgroups(2), setresgid/setresuid via setgid(2)/setuid(2) as root):
+  // no external tool (setpriv is absent from minimal systems such as the test/vm guests). A root
+  // process that setuid()s to a non-zero uid loses every capability (capabilities(7),
+  // "Effect of user ID changes on capabilities"), which is what setpriv's --reuid gave.
+  const drop =
     options.user === undefined
-      ? [process.execPath, nodeArgs]
-      : [
-          'setpriv',
-          [
-            `--reuid=${options.user.uid}`,
-            `--regid=${options.user.gid}`,
-            '--clear-groups',
-            '--',
-            process.execPath,
-            ...nodeArgs,
-          ],
-        ];
+      ? ''
+      : `process.setgroups([]); process.setgid(${options.user.gid}); ` +
+        `process.setuid(${options.user.uid});\n`;
+  const cmd = process.execPath;
+  const args = [...(options.nodeArgs ?? []), '-e', drop + script];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: options.cwd ?? join(__dirname, '..', '..'),
@@ -195,4 +193,39 @@ export function childRun(
       resolve({ code, signal, stdout, stderr, timedOut });
     });
   });
+}
+
+let taskSizeCache: bigint | undefined;
+
+/**
+ * The running process's TASK_SIZE (one past the highest user address), measured: mmap(2) with
+ * MAP_FIXED_NOREPLACE succeeds for a page that ends at or below TASK_SIZE and fails (ENOMEM,
+ * from __get_unmapped_area's `addr > TASK_SIZE - len`) for one that ends above. It differs per
+ * arch and paging mode: x86_64 has (1 << 47) - 4096 = 0x7ffffffff000 with 4-level paging (the
+ * guard page) and (1 << 56) - 4096 with 5-level paging (LA57, e.g. QEMU's -cpu max); arm64 has
+ * 1 << vabits_actual, 1 << 48 for Debian's 4K and 16K kernels. uffd's validate_range() (spec
+ * §2.9) compares against the same TASK_SIZE. A BigInt: with LA57 it is above 2^53.
+ */
+export function taskSize(): bigint {
+  if (taskSizeCache !== undefined) return taskSizeCache;
+  const b = native();
+  const c = b.constants as Record<string, number>;
+  const flags = c.MAP_PRIVATE! | c.MAP_ANONYMOUS! | c.MAP_FIXED_NOREPLACE!;
+  const ps = BigInt(pageSize);
+  const fits = (addr: bigint): boolean => {
+    const r = b.mmap(addr, ps, 0, flags, -1, 0);
+    if (r < 0) return false;
+    b.munmap(BigInt(r) === addr ? addr : r, ps);
+    return BigInt(r) === addr; // a pre-4.17 kernel ignored NOREPLACE: not expected
+  };
+  // The candidates are 2^k - PS (x86_64) and 2^k (arm64).
+  for (let k = 57n; k >= 36n; k--) {
+    const top = 1n << k;
+    if (!fits(top - 2n * ps)) continue;
+    const t = fits(top - ps) ? top : top - ps;
+    if (fits(t)) throw new Error(`taskSize: ${t} is mappable`);
+    taskSizeCache = t;
+    return t;
+  }
+  throw new Error('taskSize: no candidate 2^k (36 <= k <= 57) bounds the address space');
 }

@@ -172,12 +172,15 @@ function buildInitramfs(arch, node, appDir, out) {
     w.file(`lib/${interpName}`, fs.realpathSync(path.join(dir, interpName)), 0o755);
   }
   if (interpPath !== `lib/${interpName}`) w.symlink(interpPath, `/lib/${interpName}`);
-  // Skip the other arch's prebuild and anything a guest never reads.
+  // Skip the other arch's prebuild and anything a guest never reads (the suite's README.md is
+  // read: the eco and readme-example tests compare it with examples/).
   const other = arch === 'arm64' ? 'linux-x64' : 'linux-arm64';
   w.tree(
     'app',
     appDir,
-    (rel) => rel.endsWith(`prebuilds/${other}`) || /\.(map|md|d\.ts)$/.test(rel),
+    (rel) =>
+      rel.endsWith(`prebuilds/${other}`) ||
+      (/\.(map|md|d\.ts)$/.test(rel) && rel !== 'suite/README.md'),
   );
   return w.close();
 }

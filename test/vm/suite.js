@@ -10,7 +10,23 @@ const fs = require('fs');
 const path = require('path');
 const fetch = require('./fetch');
 
-/** test/**\/*.test.ts, except this directory's own files. */
+/**
+ * Suites the guests do not run, each for a reason the guest cannot supply (it has Node and the
+ * staged suite, no compiler, no typescript, no coreutils):
+ */
+const HOST_ONLY = new Map([
+  // compiles the package with typescript's tsc (deliberately not staged: 23 MB) to check the
+  // ESM/CJS entry points; the guest already loads the packed package through smoke.js
+  [path.join('test', 'eco', 'esm-cjs.test.ts'), 'needs typescript (tsc)'],
+  // spawns `getconf PAGESIZE` and `setpriv` to check `userfaultfd doctor` against the system's
+  // own tools; the guest has neither (smoke.js checks the page size against AT_PAGESZ)
+  [path.join('test', 'eco', 'doctor.test.ts'), 'needs getconf and setpriv'],
+  // X6/X7 need a swap device: the guests have no disk (ramfs cannot hold swap) and no
+  // dd/mkswap/swapon
+  [path.join('test', 'native', 'probe-x-swap.test.ts'), 'needs a swap device'],
+]);
+
+/** test/**\/*.test.ts, except this directory's own files and HOST_ONLY. */
 function findSuites(root) {
   const out = [];
   const walk = (dir) => {
@@ -18,7 +34,7 @@ function findSuites(root) {
       const p = path.join(dir, d.name);
       const rel = path.relative(root, p);
       if (d.isDirectory() && rel !== path.join('test', 'vm')) walk(p);
-      else if (d.isFile() && d.name.endsWith('.test.ts')) out.push(rel);
+      else if (d.isFile() && d.name.endsWith('.test.ts') && !HOST_ONLY.has(rel)) out.push(rel);
     }
   };
   if (fs.existsSync(path.join(root, 'test'))) walk(path.join(root, 'test'));
@@ -139,6 +155,37 @@ function stageSuite(root, dest, pkgDir) {
     throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
   }
   fs.rmSync(tsconfig);
+  // What the tests read or spawn besides compiled TypeScript: plain JS scenarios and C peers under
+  // test/ (not test/vm), and the README and examples the eco tests check and run.
+  const copyData = (rel) => {
+    const from = path.join(root, rel);
+    if (!fs.existsSync(from)) return;
+    fs.cpSync(from, path.join(dest, rel), {
+      recursive: true,
+      filter: (src) => !src.endsWith('.ts') && path.relative(root, src) !== path.join('test', 'vm'),
+    });
+  };
+  for (const rel of ['test', 'examples', 'README.md', path.join('scripts', 'run-examples.js')]) {
+    copyData(rel);
+  }
+  // The guests have no compiler: C peers (test/events/peers/*.c, spawned by processes.test.ts)
+  // are built here, static, once per guest arch, as <name>.<process.arch> beside the source;
+  // the test uses such a binary when it exists and runs `cc` otherwise (the host).
+  const peers = path.join(dest, 'test', 'events', 'peers');
+  if (fs.existsSync(peers)) {
+    for (const c of fs.readdirSync(peers).filter((f) => f.endsWith('.c'))) {
+      for (const [arch, cc] of [
+        ['x64', 'cc'],
+        ['arm64', 'aarch64-linux-gnu-gcc'],
+      ]) {
+        const out = path.join(peers, `${c.slice(0, -2)}.${arch}`);
+        const r = spawnSync(cc, ['-O2', '-Wall', '-static', '-o', out, path.join(peers, c)], {
+          encoding: 'utf8',
+        });
+        if (r.status !== 0) throw new Error(`${cc} ${c} failed:\n${r.stdout}${r.stderr}`);
+      }
+    }
+  }
   // The addon (prebuilds for node-gyp-build at the root lib/binding.js loads from) and dist/.
   fs.cpSync(path.join(pkgDir, 'prebuilds'), path.join(dest, 'prebuilds'), { recursive: true });
   fs.cpSync(path.join(pkgDir, 'dist'), path.join(dest, 'dist'), { recursive: true });
@@ -150,7 +197,11 @@ function stageSuite(root, dest, pkgDir) {
     rootDir: '.',
     transform: {},
     testMatch: (base.testMatch ?? ['**/*.test.ts']).map((m) => m.replace(/\.ts$/, '.js')),
-    testPathIgnorePatterns: ['/node_modules/', '/test/vm/'],
+    testPathIgnorePatterns: [
+      '/node_modules/',
+      '/test/vm/',
+      ...[...HOST_ONLY.keys()].map((rel) => `/${rel.replace(/\.ts$/, '.js')}$`),
+    ],
     // per-suite lines that survive a hung suite (guest/jest-reporter.js, beside the suite)
     reporters: ['default', '<rootDir>/../guest/jest-reporter.js'],
     // TCG runs 3-10x slower than the host: scale the per-test budget, not the assertions.
@@ -173,4 +224,4 @@ function stageSuite(root, dest, pkgDir) {
   return suites;
 }
 
-module.exports = { stageSuite, findSuites };
+module.exports = { stageSuite, findSuites, HOST_ONLY };
