@@ -14,7 +14,8 @@ export type PackageErrorCode =
   | 'ERR_UFFD_ITERATOR_BUSY'
   | 'ERR_UFFD_JS_THREAD_FAULT'
   | 'ERR_UFFD_SERVER_GONE'
-  | 'ERR_UFFD_HANDLER';
+  | 'ERR_UFFD_HANDLER'
+  | 'ERR_UFFD_NOT_A_UFFD';
 
 export interface UffdErrorDetails {
   syscall?: string;

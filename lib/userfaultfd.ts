@@ -267,6 +267,7 @@ export class Userfaultfd {
     const opts = checkOptions<{ features?: FeatureName[] }>(options, 'options', ['features']);
     checkFeatures(opts.features);
     const f = toFd(fd);
+    checkIsUffd(f);
     const b = native();
     const r = b.setNonBlocking(f);
     if (r < 0) throw UffdError.fromErrno(r, { syscall: 'fcntl' });
@@ -641,6 +642,42 @@ if (disposeSymbol !== Symbol.for('nodejs.dispose')) {
     },
     configurable: true,
   });
+}
+
+/**
+ * fromFd takes the fd over (close() closes it), so it must be a userfaultfd: a wrong number
+ * (found by the fuzzer: a stray small integer) would otherwise be made O_NONBLOCK and later
+ * closed under whoever owns it (node's own epoll fd, a socket). /proc/self/fd tells; where /proc
+ * is not mounted the check is skipped.
+ */
+function checkIsUffd(fd: number): void {
+  let target: string;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('node:fs') as typeof import('node:fs');
+    target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && hasProcFs()) {
+      throw UffdError.fromErrno(-9 /* EBADF */, { syscall: 'fcntl' });
+    }
+    return;
+  }
+  if (target !== 'anon_inode:[userfaultfd]') {
+    throw new UffdError(
+      'ERR_UFFD_NOT_A_UFFD',
+      `fd ${fd} is not a userfaultfd (it is ${target}); fromFd() takes the fd over`,
+    );
+  }
+}
+
+function hasProcFs(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:fs') as typeof import('node:fs')).existsSync('/proc/self/fd');
+  } catch {
+    return false;
+  }
 }
 
 /** The features option: an array of known feature names ('move', 'bit17'), checked up front. */

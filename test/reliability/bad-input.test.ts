@@ -74,6 +74,11 @@ describe('bad input', () => {
       stillOpen: true,
       nullProto: refused('TypeError', 'ERR_INVALID_ARG_VALUE'),
     });
+    expect(byName['fromFd-not-uffd']).toMatchObject({
+      ...refused('UffdError', 'ERR_UFFD_NOT_A_UFFD'),
+      stillOpen: true,
+      closedFd: refused('UffdError', 'EBADF'),
+    });
     expect(byName['next-unpollable']).toMatchObject({
       n1: refused('UffdError', 'EPERM'),
       n2: refused('UffdError', 'EPERM'),
