@@ -301,6 +301,9 @@ class Executor {
           own = true;
         } else {
           fd = val(d.fd.v);
+          // A junk value that is a valid fd number may be one node owns (fromFd would take it
+          // over): use a number that is surely not open instead.
+          if (Number.isInteger(fd) && fd >= 0 && fd < 2 ** 31 - 1) fd = 2 ** 31 - 2;
         }
         try {
           const w = u.Userfaultfd.fromFd(fd, this.opts(d.o));
