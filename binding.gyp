@@ -1,8 +1,15 @@
 {
+  "variables": {
+    "asan%": 0
+  },
   "targets": [
     {
       "target_name": "userfaultfd",
       "conditions": [
+        ["OS=='linux' and asan==1", {
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }],
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",

@@ -16,7 +16,8 @@ export type PackageErrorCode =
   | 'ERR_UFFD_SERVER_GONE'
   | 'ERR_UFFD_HANDLER'
   | 'ERR_UFFD_RESOLVER_BUSY'
-  | 'ERR_UFFD_HANDSHAKE';
+  | 'ERR_UFFD_HANDSHAKE'
+  | 'ERR_UFFD_NOT_A_UFFD';
 
 export interface UffdErrorDetails {
   syscall?: string;

@@ -43,6 +43,8 @@ export interface FailInfo {
   address?: number;
   /** The handler's error, for 'handler-error'. */
   error?: unknown;
+  /** For 'closed': the faults that were waiting (0: nobody was blocked, a quiet close). */
+  waiting?: number;
 }
 
 export interface FailLoudOptions {
@@ -140,6 +142,22 @@ function toRanges(ranges: unknown): [number, number][] {
     }
     throw typeError(`ranges[${i}] must be [address, length] or a Mapping. Received ${describe(r)}`);
   });
+}
+
+/**
+ * Faults waiting on this uffd (read or not), from /proc/self/fdinfo ("total:"). 0 when unknown
+ * (simulated backend, or the fd already gone).
+ */
+function waitingFaults(uffd: Userfaultfd): number {
+  if (uffd.fd < 0) return 0;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('node:fs') as typeof import('node:fs');
+    const m = /total:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${uffd.fd}`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function abortLoudly(why: string): never {
@@ -274,10 +292,14 @@ export class FailLoud {
    * The policy stays armed (a later close still poisons what became missing since).
    */
   trip(reason: FailReason = 'manual'): FailInfo {
-    if (this.action === 'abort') abortLoudly(`fail-loud trip (${reason})`);
+    // A close (also the one at thread exit) is deliberate: with nobody waiting it poisons
+    // quietly, so later accesses to pages never served raise SIGBUS rather than read zeros,
+    // and 'abort' aborts only if a thread is waiting in a fault right now.
+    const waiting = reason === 'closed' ? waitingFaults(this.uffd) : 1;
+    if (this.action === 'abort' && waiting > 0) abortLoudly(`fail-loud trip (${reason})`);
     let poisoned = 0;
     for (const [a, l] of this.ranges) poisoned += this.poisonOrAbort(a, l);
-    const info: FailInfo = { reason, poisonedBytes: poisoned };
+    const info: FailInfo = { reason, poisonedBytes: poisoned, waiting };
     this.report(info);
     return info;
   }
@@ -308,7 +330,8 @@ export class FailLoud {
     this.lastTrip = info;
     if (this.onFail !== undefined) {
       this.onFail(info);
-    } else if (info.poisonedBytes > 0 || info.reason === 'handler-error') {
+    } else if ((info.waiting ?? 1) > 0) {
+      // (a quiet close, with nobody waiting, is not worth a warning at every exit)
       process.emitWarning(
         `userfaultfd fail-loud: ${info.reason}; ${info.poisonedBytes} bytes poisoned`,
         'UffdFailLoudWarning',

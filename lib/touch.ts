@@ -8,7 +8,8 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { native, type NativeAccessResult } from './binding';
 import type { Addr } from './raw';
-import { checkOptions, rangeError, toBool, toU53 } from './validate';
+import { UffdError } from './errors';
+import { checkOptions, describe, rangeError, toBool, toU53, typeError } from './validate';
 
 export interface TouchOptions {
   /** Write `value` (default 0) instead of reading. */
@@ -77,7 +78,9 @@ export async function readMemory(addr: Addr, len: Addr): Promise<Uint8Array> {
 
 /** Copies `data` to addr on a native thread (faults are served meanwhile). */
 export async function writeMemory(addr: Addr, data: Uint8Array): Promise<void> {
-  if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+  if (!(data instanceof Uint8Array)) {
+    throw typeError(`The "data" argument must be a Uint8Array. Received ${describe(data)}`);
+  }
   const a = toU53(addr, 'addr');
   const b = native();
   const pin = pinRegion(a, data.length);
@@ -103,8 +106,12 @@ function keepAlive(value: unknown): void {
   if (value === keepAlive) throw new Error('unreachable');
 }
 
-function signalError(r: NativeAccessResult): Error {
-  const e = new Error(`${r.signal ?? 'signal'} accessing 0x${(r.faultAddress ?? 0).toString(16)}`);
-  Object.assign(e, { code: r.signal, address: r.faultAddress });
-  return e;
+/** A SIGBUS (poison, UFFD_FEATURE_SIGBUS) or SIGSEGV (unmapped) met by the native thread. */
+function signalError(r: NativeAccessResult): UffdError {
+  const signal = r.signal ?? 'SIGSEGV';
+  const address = r.faultAddress ?? 0;
+  return new UffdError(signal, `${signal} accessing 0x${address.toString(16)}`, undefined, {
+    syscall: 'touch',
+    address,
+  });
 }

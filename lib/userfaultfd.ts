@@ -318,6 +318,7 @@ export class Userfaultfd {
     const opts = checkOptions<{ features?: FeatureName[] }>(options, 'options', ['features']);
     checkFeatures(opts.features);
     const f = toFd(fd);
+    checkIsUffd(f);
     const b = native();
     const r = b.setNonBlocking(f);
     if (r < 0) throw UffdError.fromErrno(r, { syscall: 'fcntl' });
@@ -766,6 +767,42 @@ function moveMode(options: unknown): number {
     (toBool(o.dontWake, 'dontWake') ? k('UFFDIO_MOVE_MODE_DONTWAKE') : 0) |
     (toBool(o.allowSrcHoles, 'allowSrcHoles') ? k('UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES') : 0)
   );
+}
+
+/**
+ * fromFd takes the fd over (close() closes it), so it must be a userfaultfd: a wrong number
+ * (found by the fuzzer: a stray small integer) would otherwise be made O_NONBLOCK and later
+ * closed under whoever owns it (node's own epoll fd, a socket). /proc/self/fd tells; where /proc
+ * is not mounted the check is skipped.
+ */
+function checkIsUffd(fd: number): void {
+  let target: string;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('node:fs') as typeof import('node:fs');
+    target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && hasProcFs()) {
+      throw UffdError.fromErrno(-9 /* EBADF */, { syscall: 'fcntl' });
+    }
+    return;
+  }
+  if (target !== 'anon_inode:[userfaultfd]') {
+    throw new UffdError(
+      'ERR_UFFD_NOT_A_UFFD',
+      `fd ${fd} is not a userfaultfd (it is ${target}); fromFd() takes the fd over`,
+    );
+  }
+}
+
+function hasProcFs(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:fs') as typeof import('node:fs')).existsSync('/proc/self/fd');
+  } catch {
+    return false;
+  }
 }
 
 /** The features option: an array of known feature names ('move', 'bit17'), checked up front. */

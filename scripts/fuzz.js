@@ -126,22 +126,31 @@ function violation(kind, d, detail) {
   return `${kind}: ${JSON.stringify(v.call, replacer)}\n${v.detail}`;
 }
 
-function blockedInFault() {
-  let n = 0;
+/**
+ * The addon's task threads ("uffd-task", native/threads.cc): how many exist and how many sleep
+ * in handle_userfault. Quiescent: each pending touch has a thread and every such thread is
+ * blocked in a fault, so nothing changes the sandbox until a call wakes one.
+ */
+function taskThreads() {
+  let all = 0;
+  let blocked = 0;
   for (const t of fs.readdirSync('/proc/self/task')) {
     try {
-      if (fs.readFileSync(`/proc/self/task/${t}/wchan`, 'utf8') === 'handle_userfault') n++;
+      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() !== 'uffd-task') continue;
+      all++;
+      if (fs.readFileSync(`/proc/self/task/${t}/wchan`, 'utf8') === 'handle_userfault') blocked++;
     } catch {
       // the thread exited
     }
   }
-  return n;
+  return { all, blocked };
 }
 
 async function quiesce(ex, deadlineMs = 5000) {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
-    if (ex.pendingTouches.size === 0 || ex.quiescent(blockedInFault())) return true;
+    const t = taskThreads();
+    if (t.all === t.blocked && t.blocked >= ex.pendingTouches.size) return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setImmediate(r));
   }
@@ -231,8 +240,22 @@ async function runSequence(calls, oracle, base) {
       const diff = Oracle.diff(snap.s, after, u.pageSize, ex.sourcesRead);
       if (withVmas) stats.vmaChecks++;
       if (diff !== '') {
-        failure = violation('state-changed', d, `${errKey(err)}: ${err.message}\n${diff}`);
+        const spaces = snap.spaces.map(([a, b]) => `[0x${a.toString(16)}, 0x${b.toString(16)})`);
+        const pending =
+          [...ex.touchInfo.values()].join('; ') + ` threads ${JSON.stringify(taskThreads())}`;
+        failure = violation(
+          'state-changed',
+          d,
+          `${errKey(err)}: ${err.message}\n${diff}\nspaces: ${spaces.join(' ')}\npending: ${pending}`,
+        );
         break;
+      }
+      // The state after this call is the next call's "before" (a COPY may have faulted its
+      // source in: that is allowed above, and must not be charged to the next call).
+      if (after.vmas !== undefined || snap.s.vmas === undefined) {
+        snap = { spaces: snap.spaces, s: after };
+      } else {
+        snap = { spaces: snap.spaces, s: { ...after, vmas: snap.s.vmas } };
       }
     }
   } catch (e) {

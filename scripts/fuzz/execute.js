@@ -76,6 +76,7 @@ class Executor {
     this.controllers = [new AbortController(), new AbortController(), new AbortController()];
     this.controllers.push(new AbortController());
     this.pendingTouches = new Set();
+    this.touchInfo = new Map(); // pending touch -> description (for violation reports)
     this.pendingNexts = new Set();
     this.views = []; // { buf, owner: Mapping | undefined }
     this.asyncOutcomes = []; // errors from settled async calls, checked by the runner
@@ -300,6 +301,9 @@ class Executor {
           own = true;
         } else {
           fd = val(d.fd.v);
+          // A junk value that is a valid fd number may be one node owns (fromFd would take it
+          // over): use a number that is surely not open instead.
+          if (Number.isInteger(fd) && fd >= 0 && fd < 2 ** 31 - 1) fd = 2 ** 31 - 2;
         }
         try {
           const w = u.Userfaultfd.fromFd(fd, this.opts(d.o));
@@ -474,7 +478,8 @@ class Executor {
         const m = this.mapping(d.m);
         if (m === undefined) return { skipped: 'no mapping' };
         if (d.op === 'mapUnmap' || (d.op === 'mapMadvise' && zaps(val(d.adv)))) {
-          if (!m.closed && m.owner && this.eventBlocked(m.address, m.length)) {
+          // Attached views too: they alias the owner's (possibly registered) memory.
+          if (!m.closed && this.eventBlocked(m.address, m.length)) {
             return { skipped: 'would raise a blocking event' };
           }
         }
@@ -586,6 +591,7 @@ class Executor {
           p = u.writeMemory(a, data);
         }
         this.trackAsync(p, this.pendingTouches, d.op);
+        this.touchInfo.set(p, `${d.op}(${toNum(a)}, ${toNum(l)})`);
         return { async: p };
       }
       case 'probe':
@@ -599,17 +605,16 @@ class Executor {
   trackAsync(p, set, what) {
     set.add(p);
     p.then(
-      () => set.delete(p),
+      () => {
+        set.delete(p);
+        this.touchInfo.delete(p);
+      },
       (err) => {
         set.delete(p);
+        this.touchInfo.delete(p);
         this.asyncOutcomes.push({ what, err });
       },
     );
-  }
-
-  /** Every pending touch thread is finished or blocked in a fault. */
-  quiescent(blockedCount) {
-    return this.pendingTouches.size <= blockedCount;
   }
 
   /** Closes everything; returns what did not settle. */

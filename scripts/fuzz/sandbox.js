@@ -59,7 +59,14 @@ class KernelSandbox {
     const { k, ps } = this;
     const anon = k.MAP_PRIVATE | k.MAP_ANONYMOUS | k.MAP_NORESERVE;
     const rw = k.PROT_READ | k.PROT_WRITE;
-    this.R = this.mmapRaw(0, R_PAGES * ps, k.PROT_NONE, anon);
+    // R sits right below a 256 MiB free gap: mmap picks the highest free gap that fits, so the
+    // allocations of other threads (V8, the ASan allocator) land in that gap rather than in a
+    // hole a fuzzed munmap just punched in R (seen under ASan before repair() could refill it:
+    // a foreign mapping in R that another thread then wrote to).
+    const GAP = 256 * 1024 * 1024;
+    const whole = this.mmapRaw(0, R_PAGES * ps + GAP, k.PROT_NONE, anon);
+    this.b.munmap(whole + R_PAGES * ps, GAP);
+    this.R = whole;
     this.Rend = this.R + R_PAGES * ps;
     const at = (page) => this.R + page * ps;
     const fixed = k.MAP_FIXED;

@@ -74,11 +74,27 @@ describe('bad input', () => {
       stillOpen: true,
       nullProto: refused('TypeError', 'ERR_INVALID_ARG_VALUE'),
     });
+    expect(byName['fromFd-not-uffd']).toMatchObject({
+      ...refused('UffdError', 'ERR_UFFD_NOT_A_UFFD'),
+      stillOpen: true,
+      closedFd: refused('UffdError', 'EBADF'),
+    });
     expect(byName['next-unpollable']).toMatchObject({
       n1: refused('UffdError', 'EPERM'),
       n2: refused('UffdError', 'EPERM'),
     });
     expect(byName['align-populate']).toMatchObject({ ok: true, value: true });
+    expect(byName['refused-register']).toEqual({
+      name: 'refused-register',
+      refusals: [
+        refused('UffdError', 'EINVAL'),
+        refused('UffdError', 'EINVAL'),
+        refused('TypeError', 'ERR_INVALID_ARG_TYPE'),
+        refused('UffdError', 'EINVAL'),
+      ],
+      followUp: { ok: true, value: true }, // still unregistered: another uffd may take it
+      busy: refused('UffdError', 'EBUSY'), // and then it is taken
+    });
     expect(byName['touch-pins']).toMatchObject({
       reuse: refused('RangeError', 'ERR_OUT_OF_RANGE'),
       touched: 1,

@@ -183,5 +183,11 @@ test('poisonMissing() and the FailLoud API', async () => {
     badHandler: { ok: false, cls: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' },
   });
   expect(by.disarm).toEqual({ name: 'disarm', armed: false, sum: 0, signal: null });
+  expect(by['quiet-close']).toEqual({
+    name: 'quiet-close',
+    info: { reason: 'closed', poisonedBytes: ps, waiting: 0 },
+    served: 4,
+    never: 'SIGBUS',
+  });
   expect(by.simulated).toMatchObject({ ok: false, code: 'ERR_UFFD_UNSUPPORTED' });
 });

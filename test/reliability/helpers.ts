@@ -141,3 +141,10 @@ export function tempScript(name: string, body: string): string {
 
 /** Whether this process runs as root (the privilege tests switch users from root). */
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * Whether this run preloads AddressSanitizer (npm run test:asan). ASan's allocator keeps freed
+ * memory in a quarantine and maps shadow memory, so RSS and mapping counts say nothing about
+ * leaks there: leak tests keep their fd and thread checks and skip those two.
+ */
+export const underAsan = /libasan/.test(process.env.LD_PRELOAD ?? '');
