@@ -135,9 +135,23 @@ async function main() {
       while (i + n < count && !present[first + i + n]) n++;
       const dst = mem.address + (first + i) * pageSize;
       try {
-        uffd.copy(dst, data.subarray(i * pageSize, (i + n) * pageSize), n * pageSize);
+        // completeCopy retries a partial COPY (EAGAIN with bytesDone > 0) until the run is done
+        // or a real error comes back.
+        uffd.completeCopy(dst, data.subarray(i * pageSize, (i + n) * pageSize), n * pageSize);
       } catch (e) {
         if (!(e instanceof UffdError) || e.code !== 'EEXIST') throw e;
+        // A page of the run is already there (the kernel stops at it): place the rest of the run
+        // page by page. EEXIST does not wake (spec §2.6), so wake each page that was there.
+        for (let j = e.bytesDone / pageSize; j < n; j++) {
+          const at = dst + j * pageSize;
+          const bytes = data.subarray((i + j) * pageSize, (i + j + 1) * pageSize);
+          try {
+            uffd.copy(at, bytes, pageSize);
+          } catch (e2) {
+            if (!(e2 instanceof UffdError) || e2.code !== 'EEXIST') throw e2;
+            uffd.wake(at, pageSize);
+          }
+        }
       }
       present.fill(1, first + i, first + i + n);
       arrived += n;

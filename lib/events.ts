@@ -171,6 +171,12 @@ export class EventStream {
    * uffd) alive, as a pending read keeps a socket alive.
    */
   private readonly slot: { stream: EventStream | undefined } = { stream: undefined };
+  /**
+   * The callback handed to the poll handles. The native Poller holds it weakly while idle (so
+   * it cannot keep the uffd alive), so the stream must hold it: a collected callback would
+   * leave a later poll with nobody to call.
+   */
+  private readonly onReady: (status: number) => void;
   private polling = false;
   private waiter: Waiter | undefined;
   private active: object | undefined;
@@ -178,6 +184,8 @@ export class EventStream {
   private ended = false;
 
   constructor(private readonly uffd: Userfaultfd) {
+    const slot = this.slot;
+    this.onReady = (status) => slot.stream?.onReadable(status);
     const raw = uffd.raw;
     this.rawSource = {
       read: (buffer) => raw.readMsgs(buffer),
@@ -223,7 +231,9 @@ export class EventStream {
         this.push(n);
       }
     }
-    this.readinessOf.get(source)?.close();
+    const closing = this.readinessOf.get(source);
+    closing?.close();
+    if (closing !== undefined) this.uffd.resources.readinesses?.delete(closing);
     this.readinessOf.delete(source);
     this.source = this.rawSource;
     if (this.ended) return;
@@ -393,11 +403,12 @@ export class EventStream {
     if (this.polling) return;
     let readiness = this.readinessOf.get(this.source);
     if (readiness === undefined) {
-      const slot = this.slot;
-      readiness = this.source.readiness((status) => slot.stream?.onReadable(status));
+      readiness = this.source.readiness(this.onReady);
       if (!this.refd) readiness.unref();
       this.readinessOf.set(this.source, readiness);
-      this.uffd.resources.readinessOf = this.readinessOf;
+      // The finalizer closes these if the uffd is dropped: hold the handles only (a Map keyed by
+      // the sources would hold the stream, and the uffd, through their closures).
+      (this.uffd.resources.readinesses ??= new Set()).add(readiness);
     }
     this.readiness = readiness;
     const r = readiness.start();
@@ -423,7 +434,7 @@ export class EventStream {
     for (const r of this.readinessOf.values()) r.close();
     this.readinessOf.clear();
     this.readiness = undefined;
-    this.uffd.resources.readinessOf = undefined;
+    this.uffd.resources.readinesses = undefined;
     this.active = undefined;
     for (const ev of this.queue.splice(0)) if (ev.type === 'fork') ev.uffd.close();
     w?.resolve({ done: true, value: undefined });

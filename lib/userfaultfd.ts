@@ -129,7 +129,7 @@ export function queryFeatures(userModeOnly: boolean): { available: bigint; via: 
 interface Resources {
   /** The event stream's poll handles (the fd's, a resolver's): closed before the fd (libuv must
    * stop polling first). */
-  readinessOf?: Map<unknown, { close(): void }>;
+  readinesses?: Set<{ close(): void }>;
 }
 
 // A Userfaultfd dropped without close() still has its fd closed when it is collected.
@@ -140,7 +140,7 @@ const finalizer = new FinalizationRegistry<{
 }>((held) => {
   openUffds.delete(held.ref);
   try {
-    for (const r of held.resources.readinessOf?.values() ?? []) r.close();
+    for (const r of held.resources.readinesses ?? []) r.close();
   } finally {
     held.raw.close();
   }
@@ -714,7 +714,7 @@ export class Userfaultfd {
     this.closeHooks.clear();
     finalizer.unregister(this);
     openUffds.delete(this.selfRef);
-    this.resources.readinessOf = undefined;
+    this.resources.readinesses = undefined;
     this.raw.close();
   }
 

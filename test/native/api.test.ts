@@ -3,7 +3,7 @@
  * decoding of partial progress, complete*(), batches, Mapping, probe(), features, fromFd(), and
  * the MINOR/CONTINUE, POISON and WP fault round trips.
  */
-import { existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
@@ -779,12 +779,18 @@ describe('probe(), features, fromFd()', () => {
     );
   });
 
-  test('fromFd() of an fd that is not a userfaultfd: the kernel’s ENOTTY on use', () => {
+  test('fromFd() of an fd that is not a userfaultfd: refused up front, the fd left alone', () => {
+    // fromFd() takes the fd over (close() closes it), so it checks /proc/self/fd first: a wrong
+    // number must not be made O_NONBLOCK and later closed under its real owner.
     const fd = openSync('/dev/null', 'r');
-    const u = Userfaultfd.fromFd(fd);
-    opened.push(u);
-    const a = pages(1);
-    expectUffd(() => u.register(a.addr, a.len), { code: 'ENOTTY' });
+    try {
+      expect(() => Userfaultfd.fromFd(fd)).toThrow(
+        expect.objectContaining({ code: 'ERR_UFFD_NOT_A_UFFD' }),
+      );
+      expect(readlinkSync(`/proc/self/fd/${fd}`)).toBe('/dev/null');
+    } finally {
+      closeSync(fd);
+    }
   });
 });
 

@@ -194,11 +194,12 @@ export async function teardown(env: Env): Promise<void> {
 export type Outcome = Record<string, unknown>;
 
 function errOutcome(e: unknown): Outcome {
+  // A signal on the accessing thread has no ioctl result field, whatever the error's class.
+  const c = (e as { code?: string }).code;
+  if (c === 'SIGSEGV' || c === 'SIGBUS') return { err: c };
   if (e instanceof UffdError) {
     return { err: e.code, field: e.field ?? null, done: e.bytesDone };
   }
-  const c = (e as { code?: string }).code;
-  if (c === 'SIGSEGV' || c === 'SIGBUS') return { err: c };
   return { err: 'EXCEPTION', message: String(e) };
 }
 
