@@ -28,7 +28,8 @@ import { native, type NativeWatchdog } from './binding';
 import { UffdError } from './errors';
 import type { UffdEvent } from './events';
 import type { Addr, RawUffd } from './raw';
-import type { Userfaultfd } from './userfaultfd';
+import { FEATURE_BITS } from './features';
+import { queryFeatures, type Userfaultfd } from './userfaultfd';
 import { checkOptions, describe, rangeError, toChoice, toU53, typeError } from './validate';
 
 export type FailLoudAction = 'poison' | 'abort';
@@ -57,8 +58,9 @@ export interface FailLoudOptions {
   /**
    * Trip when a thread of this process has waited in one fault for this many ms (sampled by a
    * native thread every min(stallMs / 4, 100) ms): a bound on fault latency that catches an
-   * abandoned iterator or a handler that never resolves. Faults of other processes are not
-   * seen. Pick it well above the slowest legitimate resolution.
+   * abandoned iterator or a handler that never resolves. It sees the threads of this process
+   * blocked in any userfaultfd (not only this one) and not those of other processes. Pick it
+   * well above the slowest legitimate resolution.
    */
   stallMs?: number;
   /** Called on the JS thread after a trip (when that thread can run). */
@@ -113,6 +115,9 @@ export function poisonMissing(uffd: Userfaultfd | RawUffd, addr: Addr, len: Addr
       continue;
     }
     const code = -r;
+    // ESRCH: the process owning the memory has exited (a uffd received from it): no thread is
+    // left to read a zero page.
+    if (code === 3 /* ESRCH */) return out;
     if (code === 2 /* ENOENT */ && chunk > ps) {
       chunk = Math.ceil(chunk / 2 / ps) * ps;
       continue;
@@ -157,6 +162,17 @@ function waitingFaults(uffd: Userfaultfd): number {
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
+  }
+}
+
+/** UFFDIO_POISON is there: the uffd says so, or (fromFd() knows no features) the kernel does. */
+function kernelHasPoison(uffd: Userfaultfd): boolean {
+  if (uffd.features.has('poison')) return true;
+  if (uffd.backend !== 'kernel') return false;
+  try {
+    return ((queryFeatures(true).available >> BigInt(FEATURE_BITS.poison)) & 1n) === 1n;
+  } catch {
+    return false;
   }
 }
 
@@ -216,7 +232,7 @@ export class FailLoud {
       throw typeError(`The "onFail" option must be a function. Received ${describe(o.onFail)}`);
     }
     if (uffd.closed) throw new UffdError('ERR_UFFD_CLOSED', 'the userfaultfd is closed');
-    if (action === 'poison' && !uffd.features.has('poison')) {
+    if (action === 'poison' && !kernelHasPoison(uffd)) {
       throw new UffdError(
         'ERR_UFFD_UNSUPPORTED',
         "this kernel has no UFFDIO_POISON (Linux 6.6+): use action: 'abort'",

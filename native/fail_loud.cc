@@ -82,7 +82,9 @@ PoisonResult PoisonRange(int fd, uint64_t start, uint64_t len, uint64_t ps) {
       chunk = len - done;
       continue;
     }
-    res.err = err;
+    // ESRCH: the process whose memory this is has exited (a uffd received from it, spec §5.3
+    // C57): no thread is left to read a zero page, so there is nothing to make loud.
+    if (err != ESRCH) res.err = err;
     return res;
   }
   return res;

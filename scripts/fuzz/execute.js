@@ -478,8 +478,13 @@ class Executor {
         const m = this.mapping(d.m);
         if (m === undefined) return { skipped: 'no mapping' };
         if (d.op === 'mapUnmap' || (d.op === 'mapMadvise' && zaps(val(d.adv)))) {
-          // Attached views too: they alias the owner's (possibly registered) memory.
-          if (!m.closed && this.eventBlocked(m.address, m.length)) {
+          // Attached views too: they alias the owner's (possibly registered) memory. And a
+          // memfd Mapping's unmap() unmaps its alias() Mappings as well.
+          const ranges = [m, ...(d.op === 'mapUnmap' ? (m.aliases ?? []) : [])];
+          if (
+            !m.closed &&
+            ranges.some((r) => !r.closed && this.eventBlocked(r.address, r.length))
+          ) {
             return { skipped: 'would raise a blocking event' };
           }
         }

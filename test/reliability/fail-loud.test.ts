@@ -189,5 +189,10 @@ test('poisonMissing() and the FailLoud API', async () => {
     served: 4,
     never: 'SIGBUS',
   });
+  expect(by.orphan).toEqual({
+    name: 'orphan',
+    armedOrphan: { ok: true, value: true },
+    orphanPoison: { ok: true, value: { poisoned: 0, present: 0 } },
+  });
   expect(by.simulated).toMatchObject({ ok: false, code: 'ERR_UFFD_UNSUPPORTED' });
 });
