@@ -47,7 +47,7 @@ describe('delivery and Workers', () => {
         );
         run = await scenario('worker-exit', [mode]);
       }
-      const r = ok<{ exitCode: number; accesses: number }>(run);
+      const r = ok(run) as { exitCode: number; accesses: number };
       expect(r.accesses).toBe(4);
       expect(r.exitCode).toBe(mode === 'unref' ? 0 : 1); // terminate() reports 1
     },
