@@ -131,6 +131,15 @@ export interface DecodedPage {
   ksm: boolean;
 }
 
+/** /sys/kernel/mm/ksm/pages_shared > 0 (false when KSM is absent or has merged nothing). */
+function ksmHasMergedPages(): boolean {
+  try {
+    return Number(fs.readFileSync('/sys/kernel/mm/ksm/pages_shared', 'utf8')) > 0;
+  } catch {
+    return false;
+  }
+}
+
 export function decodePage(e: bigint): DecodedPage {
   const present = (e & PM_PRESENT) !== 0n;
   const swapped = (e & PM_SWAP) !== 0n;
@@ -143,7 +152,10 @@ export function decodePage(e: bigint): DecodedPage {
     if (kf !== undefined) {
       zero = (kf & KPF_ZERO_PAGE) !== 0n;
       thp = (kf & KPF_THP) !== 0n;
-      ksm = (kf & KPF_KSM) !== 0n;
+      // Only while KSM has merged pages: some kernels (seen on Debian 6.12 arm64) report
+      // KPF_KSM for every anonymous page (the flag test is `mapping & PAGE_MAPPING_KSM`, which
+      // PAGE_MAPPING_ANON alone satisfies). With no shared KSM pages, no page can be KSM.
+      ksm = (kf & KPF_KSM) !== 0n && ksmHasMergedPages();
     }
   }
   return {
