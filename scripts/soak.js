@@ -79,6 +79,28 @@ function result(phase, n, ms, warm, end, extra = {}) {
 }
 
 /**
+ * One checked pass over `PAGES` pages of mapping `m`: THREADS native threads read their slice
+ * page by page (faulting each page in), the byte sum of each slice is checked against the page
+ * pattern (page index & 0xff), and the range is zapped so the next pass faults again. Returns
+ * the number of wrong slices.
+ */
+async function checkedPass(m, PAGES, THREADS) {
+  const slice = (PAGES / THREADS) * ps;
+  const rs = await Promise.all(
+    Array.from({ length: THREADS }, (_, t) => u.touch(m.address + t * slice, slice)),
+  );
+  let wrong = 0;
+  for (let t = 0; t < THREADS; t++) {
+    // sum of (page index & 0xff) over the slice
+    let want = 0;
+    for (let p = (t * PAGES) / THREADS; p < ((t + 1) * PAGES) / THREADS; p++) want += p & 0xff;
+    if (rs[t].sum !== want || rs[t].signal !== undefined) wrong++;
+  }
+  m.madvise('dontneed');
+  return wrong;
+}
+
+/**
  * Faults served through JS: native threads read a registered range page by page; the event
  * loop resolves each fault with one COPY (the pattern of the page). After each pass the range
  * is zapped (MADV_DONTNEED) so the next pass faults again. Every read is checked.
@@ -105,18 +127,8 @@ async function jsFaults(total) {
       served++;
     }
   })();
-  const slice = (PAGES / THREADS) * ps;
   const pass = async () => {
-    const rs = await Promise.all(
-      Array.from({ length: THREADS }, (_, t) => u.touch(m.address + t * slice, slice)),
-    );
-    for (let t = 0; t < THREADS; t++) {
-      // sum of (page index & 0xff) over the slice
-      let want = 0;
-      for (let p = (t * PAGES) / THREADS; p < ((t + 1) * PAGES) / THREADS; p++) want += p & 0xff;
-      if (rs[t].sum !== want || rs[t].signal !== undefined) wrong++;
-    }
-    m.madvise('dontneed');
+    wrong += await checkedPass(m, PAGES, THREADS);
   };
   const passes = Math.max(2, Math.ceil(total / PAGES));
   const warmPasses = Math.max(1, Math.floor(passes / 10));
@@ -153,17 +165,8 @@ async function nativeFaults(total) {
     ranges: [{ start: m.address, len: m.length, policy: 'copy', source: src.address }],
   });
   let wrong = 0;
-  const slice = (PAGES / THREADS) * ps;
   const pass = async () => {
-    const rs = await Promise.all(
-      Array.from({ length: THREADS }, (_, t) => u.touch(m.address + t * slice, slice)),
-    );
-    for (let t = 0; t < THREADS; t++) {
-      let want = 0;
-      for (let p = (t * PAGES) / THREADS; p < ((t + 1) * PAGES) / THREADS; p++) want += p & 0xff;
-      if (rs[t].sum !== want || rs[t].signal !== undefined) wrong++;
-    }
-    m.madvise('dontneed');
+    wrong += await checkedPass(m, PAGES, THREADS);
   };
   const passes = Math.max(2, Math.ceil(total / PAGES));
   const warmPasses = Math.max(1, Math.floor(passes / 10));
