@@ -491,7 +491,6 @@ function mfillAtomic(
     }
     const p = pt.allocTable(pi);
     const i = (a / ps) % pt.ptrs;
-    const pte = p.ptes[i]!;
     let data: Uint8Array | undefined;
     if (kind === 'copy') {
       const off = a - dst;
@@ -506,6 +505,10 @@ function mfillAtomic(
         data = got;
       }
     }
+    // The dst pte is examined after src was read: the kernel copies src first (copy_from_user,
+    // retried with faults enabled), and that read can fault a page in, even dst's own page when
+    // src == dst (then EEXIST; found by the differential test, seed 1098231135).
+    const pte = p.ptes[i]!;
     if (!v.anonymous) {
       // shmem: the page cache is checked first (shmem_mfill_atomic_pte).
       const file = space.machine.shmem.get(v.file)!;
