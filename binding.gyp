@@ -21,7 +21,6 @@
             "native/scm.cc",
             "native/watchdog.cc",
             "native/resolver.cc",
-            "native/engine_probe.cc",
             "native/env_cleanup.cc",
             "native/fail_loud.cc"
           ],

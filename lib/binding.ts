@@ -107,8 +107,6 @@ export interface NativeBinding {
   forkIoctl(fd: number, op: number, a: U64, b: U64, len: U64, mode: U64): Promise<[number, number]>;
   orphanUffd(flags: number, features: U64): Promise<number>;
   gettid(): number;
-  /** poll(2) on one fd: revents, or -errno (engine probes, native/engine_probe.cc). */
-  pollFd(fd: number, events: number, timeoutMs: number): number;
   /** Marks an fd as owned by this environment: closed at its teardown if JS never closes it. */
   ownFd(fd: number): void;
   ownedFdCount(): number;

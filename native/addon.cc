@@ -20,7 +20,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitScm(env, exports);
   InitWatchdog(env, exports);
   InitResolver(env, exports);
-  InitEngineProbe(env, exports);
   InitEnvCleanup(env, exports);
   InitFailLoud(env, exports);
   return exports;

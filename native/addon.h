@@ -119,7 +119,6 @@ void InitConstants(Napi::Env env, Napi::Object exports);
 void InitScm(Napi::Env env, Napi::Object exports);
 void InitWatchdog(Napi::Env env, Napi::Object exports);
 void InitResolver(Napi::Env env, Napi::Object exports);
-void InitEngineProbe(Napi::Env env, Napi::Object exports);
 void InitEnvCleanup(Napi::Env env, Napi::Object exports);
 void InitFailLoud(Napi::Env env, Napi::Object exports);
 

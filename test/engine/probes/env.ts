@@ -176,7 +176,7 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
         return [r, b.result[0]!];
       },
       readMsgs: (fd, buf) => b.readMsgs(fd, buf),
-      poll: (fd) => b.pollFd(fd, 1, 0),
+      poll: (fd) => b.poll(fd, 1, 0),
       rawIoctl: (fd, req, arg) =>
         b.rawIoctl(
           fd,

@@ -1942,7 +1942,7 @@ async function waitReadable(u: Userfaultfd, ms = 5000): Promise<void> {
   for (;;) {
     const ready =
       u.backend === 'kernel'
-        ? native().pollFd(u.fd, 1, 0) > 0
+        ? native().poll(u.fd, 1, 0) > 0
         : (u.raw as import('../../../lib/engine/sim-raw').SimRawUffd).sys.poll(
             (u.raw as import('../../../lib/engine/sim-raw').SimRawUffd).simFd,
           ) === U.POLLIN;
