@@ -12,8 +12,17 @@
  */
 import { native } from './binding';
 import { k } from './constants';
-import { UffdError, closedError } from './errors';
-import { type Advice, ADVICES, type Prot, PROTS, adviceValue, hugePageSize, protBits } from './mm';
+import { closedError } from './errors';
+import {
+  type Advice,
+  ADVICES,
+  type Prot,
+  PROTS,
+  adviceValue,
+  check,
+  hugePageSize,
+  protBits,
+} from './mm';
 import { checkOptions, describe, rangeError, toBool, toChoice, toU53, typeError } from './validate';
 
 export interface AnonymousOptions {
@@ -32,11 +41,6 @@ export interface MemfdOptions {
   prot?: Prot;
   hugepage?: boolean;
   name?: string;
-}
-
-function check(ret: number, syscall: string, address?: number): number {
-  if (ret < 0) throw UffdError.fromErrno(ret, { syscall, address });
-  return ret;
 }
 
 export class Mapping {

@@ -58,7 +58,8 @@ export function adviceValue(advice: Advice): number {
   return k(`MADV_${advice.toUpperCase()}`);
 }
 
-function check(ret: number, syscall: string, address?: number): number {
+/** Throws the UffdError for a negative errno from the addon; returns a success value as is. */
+export function check(ret: number, syscall: string, address?: number): number {
   if (ret < 0) throw UffdError.fromErrno(ret, { syscall, address });
   return ret;
 }
