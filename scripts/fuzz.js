@@ -279,7 +279,40 @@ async function runSequence(calls, oracle, base) {
   return failure;
 }
 
+/**
+ * If the JS thread ever sleeps in a userfaultfd wait (a fault, or a non-cooperative event the
+ * harness should not have raised), nothing in this thread can report it: a Worker watches its
+ * wchan and aborts with the last call logged, rather than letting the run hang until a timeout.
+ */
+function startSelfWatchdog() {
+  const { Worker } = require('worker_threads');
+  const w = new Worker(
+    `const fs = require('fs');
+     const { workerData: d } = require('worker_threads');
+     let since = 0;
+     setInterval(() => {
+       let w = '';
+       try { w = fs.readFileSync('/proc/self/task/' + d.tid + '/wchan', 'utf8'); } catch {}
+       const stuck = w === 'handle_userfault' || w.startsWith('userfaultfd_');
+       since = stuck ? since + 1 : 0;
+       if (since >= 10) {
+         const log = fs.readFileSync(d.log, 'utf8').trimEnd().split('\\n').slice(-3).join('\\n');
+         fs.writeSync(2, 'fuzz: the JS thread is blocked in ' + w + ' for 10 s; last calls:\\n' + log + '\\n');
+         process.kill(process.pid, 'SIGABRT'); // (process.abort() is not available in Workers)
+       }
+     }, 1000);`,
+    { eval: true, workerData: { tid: process.pid, log: logPath } },
+  );
+  return new Promise((resolve) =>
+    w.once('online', () => {
+      w.unref();
+      resolve();
+    }),
+  );
+}
+
 async function main() {
+  await startSelfWatchdog();
   const oracle = new Oracle(u.pageSize);
   // Warm up what allocates once (addon, a touch thread, the event machinery).
   {
@@ -291,7 +324,7 @@ async function main() {
     w.close();
     m.unmap();
   }
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
   const base = { fds: fdCount(), threads: threadCount() };
   const sequences = makeSequences(u.pageSize, runLength);
   const numRuns = Math.max(1, Math.ceil(totalCalls / runLength));
