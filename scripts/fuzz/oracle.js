@@ -85,10 +85,18 @@ class Oracle {
   /**
    * A description of what differs between two snapshots, or '' when equal. `faultedIn` lists
    * ranges a refused call may have read (a COPY's source): the kernel reads the source before it
-   * looks at the destination, so a page there may go from missing to present.
+   * looks at the destination, so a page there (or, by fault-around, next to it) may go from
+   * missing to present.
    */
   static diff(before, after, ps, faultedIn = []) {
     const out = [];
+    // A read fault on a file or shmem page also maps the neighbours already in the page cache
+    // (fault-around, 64 KiB windows by default): widen each source range to those windows.
+    const W = 64 * 1024;
+    faultedIn = faultedIn.map(([s, l]) => {
+      const a = Math.floor(s / W) * W;
+      return [a, Math.ceil((s + l) / W) * W - a];
+    });
     if (before.vmas !== undefined && after.vmas !== undefined && before.vmas !== after.vmas) {
       out.push(`VMAs:\n-${before.vmas}\n+${after.vmas}`);
     }
