@@ -40,7 +40,17 @@ const native = require(path.join(distDir, 'binding.js')).native();
 
 const totalCalls = Number(arg('calls', process.env.FUZZ_CALLS || 10000));
 const runLength = Number(arg('run-length', 200));
-const seed = Number(arg('seed', process.env.FUZZ_SEED || Date.now() % 2 ** 31));
+// CI replays one fixed seed so a run's verdict does not depend on the day (a new finding from a
+// fresh seed belongs in a local `npm run fuzz:long`, not in someone's unrelated CI run);
+// FUZZ_SEED=random asks for a fresh one anyway.
+const CI_SEED = 20261122;
+const seedArg = arg('seed', process.env.FUZZ_SEED);
+const seed =
+  seedArg === undefined || seedArg === 'random'
+    ? process.env.CI === 'true' && seedArg === undefined
+      ? CI_SEED
+      : Date.now() % 2 ** 31
+    : Number(seedArg);
 const replayPath = arg('path', undefined);
 const shrink = arg('shrink', false) === true;
 const backend = arg('backend', 'kernel');
