@@ -59,6 +59,7 @@ export type {
   SpaceMmapOptions,
   SpaceMremapOptions,
   SpaceProt,
+  VmaInfo,
 } from './engine';
 export { FailLoud, poisonMissing } from './fail-loud';
 export type {

@@ -58,6 +58,18 @@ export interface PageInfo {
   thp: boolean;
 }
 
+/** One VMA as /proc/self/smaps shows it, reduced to what the engine models. */
+export interface VmaInfo {
+  start: number;
+  end: number;
+  /** 'r', 'w', 'x' or '-' each, then 'p' (private) or 's' (shared), as in /proc/self/maps. */
+  perms: string;
+  /** VmFlags `lo` (mlock, mlock2 MLOCK_ONFAULT too). */
+  locked: boolean;
+  /** VmFlags `um`, `uw`, `ui`: registered with a userfaultfd in these modes. */
+  uffd: { missing: boolean; wp: boolean; minor: boolean };
+}
+
 export interface AddressSpace {
   readonly pageSize: number;
   /** 'kernel' for kernelSpace(), 'simulated' for SimulatedSpace. */
@@ -84,6 +96,11 @@ export interface AddressSpace {
    * (thread stacks, the JS heap), so comparisons between backends use a range.
    */
   vmaCount(start?: number, len?: number): number;
+  /**
+   * The VMAs that intersect [start, start+len), with their permissions, mlock and userfaultfd
+   * registration (/proc/self/smaps on the kernel side).
+   */
+  vmaInfo(start: number, len: number): VmaInfo[];
   /** pagemap state of each page of [addr, addr+len). */
   pageInfo(addr: number, len: number): PageInfo[];
 }

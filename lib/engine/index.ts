@@ -11,6 +11,7 @@ export type {
   SpaceMmapOptions,
   SpaceMremapOptions,
   SpaceProt,
+  VmaInfo,
 } from './address-space';
 export { SimulatedSpace, SimMachine } from './space';
 export type { SimulatedSpaceOptions, Profile } from './space';

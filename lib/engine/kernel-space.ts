@@ -14,8 +14,9 @@ import type {
   SpaceMmapOptions,
   SpaceMremapOptions,
   SpaceProt,
+  VmaInfo,
 } from './address-space';
-import { decodePage, readMaps, readPagemap } from './procfs';
+import { decodePage, readMaps, readPagemap, readSmaps } from './procfs';
 import { UffdError } from '../errors';
 
 class KernelSpace implements AddressSpace {
@@ -86,6 +87,21 @@ class KernelSpace implements AddressSpace {
     if (start === undefined) return maps.length;
     const end = start + (len ?? 0);
     return maps.filter((e) => e.start < end && e.end > start).length;
+  }
+  vmaInfo(start: number, len: number): VmaInfo[] {
+    const end = start + len;
+    return readSmaps()
+      .filter((e) => e.start < end && e.end > start)
+      .map((e) => {
+        const f = e.vmFlags ?? new Set<string>();
+        return {
+          start: e.start,
+          end: e.end,
+          perms: `${e.read ? 'r' : '-'}${e.write ? 'w' : '-'}${e.exec ? 'x' : '-'}${e.shared ? 's' : 'p'}`,
+          locked: f.has('lo'),
+          uffd: { missing: f.has('um'), wp: f.has('uw'), minor: f.has('ui') },
+        };
+      });
   }
   pageInfo(addr: number, len: number): PageInfo[] {
     const ps = this.pageSize;

@@ -20,6 +20,7 @@ import type {
   SpaceMmapOptions,
   SpaceMremapOptions,
   SpaceProt,
+  VmaInfo,
 } from './address-space';
 import { SimCtx, eventMsg, type FdInstaller } from './ctx';
 import { PageStore, P_EXCL, P_KSM, P_PINNED, P_SHMEM, SwapStore } from './pages';
@@ -1174,20 +1175,17 @@ export class SimulatedSpace implements AddressSpace {
     const nv = new Vma(to, to + nl, v.flags, pgoff, v.file, anonVma, v.uffd);
     this.splitHugeAt(from);
     this.splitHugeAt(from + ol);
-    let merged = v.file === 0 ? this.vmas.insertMerged(nv) : (this.vmas.insert(nv), nv);
+    const merged = v.file === 0 ? this.vmas.insertMerged(nv) : (this.vmas.insert(nv), nv);
     if (relocated && merged.anonVma === 0) merged.anonVma = this.machine.nextAnonVma++;
     this.movePageTables(from, to, ol, ctx !== null && !keepUffd);
     if (!keepUffd && ctx !== null) {
-      // mremap_userfaultfd_prep() without EVENT_REMAP: the moved VMA is unregistered in place.
-      if (merged.start < to || merged.end > to + nl) {
-        merged = this.vmas.modify(merged, to, to + nl, {
-          flags: merged.flags & ~VM_UFFD_FLAGS,
-          uffd: null,
-        });
-      } else {
-        merged.flags &= ~VM_UFFD_FLAGS;
-        merged.uffd = null;
-      }
+      // mremap_userfaultfd_prep() without EVENT_REMAP resets the ctx of the VMA copy_vma()
+      // returned, in place and whole (userfaultfd_reset_ctx: no split). copy_vma() merged with
+      // the same-ctx neighbours first, so a registered neighbour the moved range merged into is
+      // unregistered along with it. Measured on 6.18: [16,18) registered, page 17 moved to 15
+      // next to it: the result is one VMA [15,17) with no registration.
+      merged.flags &= ~VM_UFFD_FLAGS;
+      merged.uffd = null;
     }
     if (dontUnmap) {
       // The old VMA stays (empty); VM_LOCKED is always cleared on it; its anon_vma is dropped
@@ -1400,6 +1398,24 @@ export class SimulatedSpace implements AddressSpace {
   vmaCount(start?: number, len?: number): number {
     if (start === undefined) return this.vmas.length;
     return this.vmas.range(start, start + (len ?? 0)).length;
+  }
+
+  vmaInfo(start: number, len: number): VmaInfo[] {
+    return this.vmas.range(start, start + len).map((v) => ({
+      start: v.start,
+      end: v.end,
+      perms:
+        ((v.flags & VM_READ) !== 0 ? 'r' : '-') +
+        ((v.flags & VM_WRITE) !== 0 ? 'w' : '-') +
+        ((v.flags & VM_EXEC) !== 0 ? 'x' : '-') +
+        ((v.flags & VM_SHARED) !== 0 ? 's' : 'p'),
+      locked: (v.flags & VM_LOCKED) !== 0,
+      uffd: {
+        missing: (v.flags & VM_UFFD_MISSING) !== 0,
+        wp: (v.flags & VM_UFFD_WP) !== 0,
+        minor: (v.flags & VM_UFFD_MINOR) !== 0,
+      },
+    }));
   }
 
   pageInfo(addr: number, len: number): PageInfo[] {

@@ -376,11 +376,13 @@ function peek(space: AddressSpace, addr: number, len: number): Uint8Array {
 
 export interface Snapshot {
   vmas: number;
+  /** Each VMA (clipped to the region, in pages from its start): perms, mlock, registration. */
+  layout: string;
   pages: string;
   bytes: (number[] | string)[];
 }
 
-/** The state a test can see: VMA count, pagemap of each page, first bytes of present pages. */
+/** The state a test can see: VMA count and layout, pagemap of each page, first bytes of present pages. */
 export async function snapshot(env: Env): Promise<Snapshot> {
   const { space, ps, region } = env;
   const info = space.pageInfo(region, N * ps);
@@ -390,6 +392,15 @@ export async function snapshot(env: Env): Promise<Snapshot> {
   }
   return {
     vmas: space.vmaCount(region, N * ps),
+    layout: space
+      .vmaInfo(region, N * ps)
+      .map((v) => {
+        const s = (Math.max(v.start, region) - region) / ps;
+        const e = (Math.min(v.end, region + N * ps) - region) / ps;
+        const u = `${v.uffd.missing ? 'm' : ''}${v.uffd.wp ? 'w' : ''}${v.uffd.minor ? 'i' : ''}`;
+        return `${s}-${e} ${v.perms}${v.locked ? ' lo' : ''}${u ? ` u${u}` : ''}`;
+      })
+      .join(' | '),
     pages: info.map(pageCode).join(' '),
     bytes,
   };
