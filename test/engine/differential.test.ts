@@ -2,8 +2,8 @@
  * Property-based differential test: random sequences of mmap/munmap/mprotect/mlock/madvise/
  * mremap/fork/access/register/unregister/move/copy/zeropage/poison/writeprotect run on the real
  * kernel and on the simulated engine; every return, errno, result field, fault event, VMA layout
- * (count, perms, mlock, registration), pagemap state and page content must agree. fast-check shrinks a failure to a minimal sequence
- * and prints its seed (replay: UFFD_DIFF_SEED=<seed> UFFD_DIFF_PATH=<path>).
+ * (count, perms, mlock, registration), pagemap state and page content must agree. fast-check
+ * shrinks a failure to a minimal sequence and prints its seed (replay: UFFD_DIFF_SEED=<seed> UFFD_DIFF_PATH=<path>).
  *
  * Runs: 2,000 sequences under CI=true, 300 otherwise; UFFD_DIFF_RUNS overrides.
  */
