@@ -13,10 +13,10 @@
 //
 //   node examples/firecracker-handler.js            (runs both sides)
 //
-// STAND-IN: Node has no SCM_RIGHTS API, so until the package's sendFd/receiveFd helpers land,
-// the uffd travels to the handler by inheritance (the VMM spawns the handler with the uffd as
-// its fd 3); the JSON mappings do travel over the Unix socket, as in Firecracker. Only
-// `startHandler()` and `receiveUffd()` change when the fd goes over the socket.
+// The handler side is what a real Firecracker handler needs: `receiveFirecrackerHandshake()`
+// takes the one message (JSON + the uffd over SCM_RIGHTS) and `serveGuestMemory()` serves the
+// faults with UFFDIO_COPY from the snapshot (zero pages after a REMOVE). The VMM side sends the
+// same message with `sendFd()`.
 const { spawn } = require('child_process');
 const fs = require('fs');
 const net = require('net');
@@ -25,83 +25,47 @@ const path = require('path');
 const {
   Userfaultfd,
   Mapping,
-  UffdError,
-  mm,
   readMemory,
   writeMemory,
   pageSize,
+  sendFd,
+  receiveFirecrackerHandshake,
+  serveGuestMemory,
 } = require('userfaultfd');
 
 // ---------------------------------------------------------------------------------- handler
 async function handler(socketPath, snapshotPath) {
-  const server = net.createServer();
+  // pauseOnConnect: the handshake is read with recvmsg(2) on the socket's fd (the fd comes as
+  // ancillary data, which net.Socket would drop), so Node must not read from it first.
+  const server = net.createServer({ pauseOnConnect: true });
   await new Promise((resolve) => server.listen(socketPath, resolve));
   console.log('listening'); // the VMM waits for this line
   const socket = await new Promise((resolve) => server.once('connection', resolve));
   server.close();
-  const { fd, mappings } = await receiveUffd(socket);
-  const uffd = Userfaultfd.fromFd(fd);
+  const handshake = await receiveFirecrackerHandshake(socket, { timeout: 10000 });
 
-  // The snapshot's memory file, mapped read-only in this process: UFFDIO_COPY copies from here
-  // (this process's address space) into the VMM's guest memory.
-  const snapFd = fs.openSync(snapshotPath, 'r');
-  const snapSize = fs.fstatSync(snapFd).size;
-  const snap = mm.mmap(snapSize, { fd: snapFd, prot: 'r' });
+  // The snapshot's memory file. (Firecracker's own example handler maps it; reading it is the
+  // same to serveGuestMemory, which copies each page from this buffer with UFFDIO_COPY.)
+  const snapshot = fs.readFileSync(snapshotPath);
 
-  let faults = 0;
-  let raced = 0;
-  const served = (async () => {
-    for await (const ev of uffd.events()) {
-      if (ev.type !== 'pagefault') continue;
-      const r = mappings.find(
-        (m) => ev.address >= m.base_host_virt_addr && ev.address < m.base_host_virt_addr + m.size,
-      );
-      if (r === undefined)
-        throw new Error(`fault outside every region: 0x${ev.address.toString(16)}`);
-      const page = ev.address - ((ev.address - r.base_host_virt_addr) % r.page_size);
-      const fileOffset = r.offset + (page - r.base_host_virt_addr);
-      try {
-        uffd.copy(page, snap + fileOffset, r.page_size);
-        faults++;
-      } catch (e) {
-        // Two vCPUs faulted on the same page: the first copy placed it and woke both.
-        if (!(e instanceof UffdError) || e.code !== 'EEXIST') throw e;
-        raced++;
-      }
-    }
-  })();
+  const serving = serveGuestMemory(handshake, snapshot, { concurrency: 4 });
 
   // The VMM closes the socket when the guest is done (Firecracker: when the VM exits).
+  socket.resume();
   await new Promise((resolve) => socket.once('close', resolve));
-  uffd.close();
-  await served;
-  mm.munmap(snap, snapSize);
-  fs.closeSync(snapFd);
-  console.log(JSON.stringify({ faults, raced, regions: mappings.length }));
-}
-
-/** Handler side of the handshake: the JSON mappings from the socket, and the uffd. */
-function receiveUffd(socket) {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => {
-      text += chunk;
-      const nl = text.indexOf('\n');
-      if (nl < 0) return;
-      socket.removeAllListeners('data');
-      // STAND-IN: the uffd is our fd 3 (inherited); with SCM_RIGHTS it comes with this message.
-      resolve({ fd: 3, mappings: JSON.parse(text.slice(0, nl)) });
-    });
-    socket.once('error', reject);
-  });
+  handshake.uffd.close();
+  await serving.done;
+  const { faults, eexist, failed } = serving.stats;
+  console.log(
+    JSON.stringify({ faults, raced: eexist, failed, regions: handshake.mappings.length }),
+  );
 }
 
 // --------------------------------------------------------------------------------------- VMM
-/** Starts the handler and resolves when it listens. STAND-IN: gives it the uffd as fd 3. */
-function startHandler(socketPath, snapshotPath, uffd) {
+/** Starts the handler and resolves when it listens. */
+function startHandler(socketPath, snapshotPath) {
   const child = spawn(process.execPath, [__filename, '--handler', socketPath, snapshotPath], {
-    stdio: ['ignore', 'pipe', 'inherit', uffd.fd],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = [];
   let buf = '';
@@ -145,13 +109,14 @@ async function vmm() {
       page_size: pageSize,
     }));
 
-    const h = startHandler(socketPath, snapshotPath, uffd);
+    const h = startHandler(socketPath, snapshotPath);
     await h.listening;
     const socket = await new Promise((resolve, reject) => {
       const s = net.connect(socketPath, () => resolve(s));
       s.once('error', reject);
     });
-    socket.write(`${JSON.stringify(mappings)}\n`);
+    // Firecracker's one message: the JSON regions with the uffd attached (SCM_RIGHTS).
+    await sendFd(socket, uffd, JSON.stringify(mappings));
 
     // Resume the guest: "vCPUs" (native threads) touch the memory; every first touch faults
     // and the handler serves it. Two read the same region at once; one writes into region 1.
@@ -172,7 +137,9 @@ async function vmm() {
       Buffer.compare(Buffer.from(a), snapshot.subarray(0, sizes[0])) === 0 &&
       Buffer.compare(Buffer.from(b), snapshot.subarray(0, sizes[0])) === 0 &&
       Buffer.compare(Buffer.from(c), expected1) === 0 &&
-      stats.faults === (sizes[0] + sizes[1]) / pageSize;
+      stats.failed === 0 &&
+      // Every page was copied exactly once; a second vCPU's fault on it met EEXIST.
+      stats.faults - stats.raced === (sizes[0] + sizes[1]) / pageSize;
     console.log(
       `handler served ${stats.faults} faults (${stats.raced} concurrent duplicates) for ` +
         `${stats.regions} regions from ${path.basename(snapshotPath)}; handler exit ${code}`,
