@@ -6,6 +6,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
-  testTimeout: 60000,
+  // UFFD_TEST_TIME_SCALE: see test/helpers/time.ts (QEMU guests run slower).
+  testTimeout: 60000 * Math.max(1, Number(process.env.UFFD_TEST_TIME_SCALE) || 1),
   maxWorkers: 2,
 };

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'child_process';
 import { join } from 'path';
+import { scaledMs } from '../helpers/time';
 
 export interface ChildRun<T = unknown> {
   code: number | null;
@@ -30,7 +31,7 @@ export function runNode<T = unknown>(
   args: string[],
   options: RunOptions = {},
 ): Promise<ChildRun<T>> {
-  const timeoutMs = options.timeoutMs ?? 15000;
+  const timeoutMs = scaledMs(options.timeoutMs ?? 15000);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: options.cwd ?? ROOT,

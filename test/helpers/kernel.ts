@@ -16,6 +16,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { pageSize } from '../../lib';
 import { native } from '../../lib/binding';
+import { scaledMs } from './time';
 
 /** The compiled package, for child processes and worker threads (built by `npm test`). */
 export const DIST = join(__dirname, '..', '..', 'dist');
@@ -183,7 +184,7 @@ export function childRun(
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, timeoutMs);
+    }, scaledMs(timeoutMs));
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

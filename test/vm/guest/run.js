@@ -16,7 +16,9 @@ const DEADLINE_S = Number(process.env.UFFD_DEADLINE || 400);
 const SMOKE_TIMEOUT_S = Math.min(180, DEADLINE_S / 2);
 // Every suite has started, some have not finished, and no test case has completed for this
 // long: a suite is hung (a thread blocked on a fault nobody serves cannot be timed out by jest).
-const HANG_S = Number(process.env.UFFD_HANG_S || 90);
+const HANG_S = Number(
+  process.env.UFFD_HANG_S || 45 * Math.max(1, Number(process.env.UFFD_TEST_TIME_SCALE) || 1),
+);
 
 /**
  * Runs node with args, echoing its output; resolves { code, out }. Kills it at the deadline, or
