@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "task.h"
 #include "uapi.h"
 
 namespace uffd {
@@ -36,41 +37,12 @@ namespace {
 
 // ---- tasks on a dedicated thread -------------------------------------------------------------
 
-struct Task {
-  std::function<void()> work;                    // runs on the native thread
-  std::function<Napi::Value(Napi::Env)> settle;  // runs on the JS thread; its value resolves
-  Napi::Promise::Deferred deferred;
-  explicit Task(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
-};
-
-void TaskCallJs(Napi::Env env, Napi::Function, std::nullptr_t*, Task* task) {
-  std::unique_ptr<Task> owned(task);
-  if (env == nullptr) return;  // the environment is going away: nobody awaits the promise
-  try {
-    owned->deferred.Resolve(owned->settle(env));
-  } catch (const Napi::Error& e) {
-    owned->deferred.Reject(e.Value());
-  }
-}
-
-using TaskTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, Task, TaskCallJs>;
-
+// Named "uffd-task", so /proc/<pid>/task/*/comm tells these threads apart (debuggers, the
+// fuzzer's quiescence check: every "uffd-task" thread finished or blocked in handle_userfault).
+// task.h keeps the thread away from the thread-safe function once the environment is gone.
 Napi::Promise StartTask(Napi::Env env, std::function<void()> work,
                         std::function<Napi::Value(Napi::Env)> settle) {
-  Task* task = new Task(env);
-  task->work = std::move(work);
-  task->settle = std::move(settle);
-  Napi::Promise promise = task->deferred.Promise();
-  TaskTsfn tsfn = TaskTsfn::New(env, "userfaultfd:thread", 0, 1);
-  std::thread([tsfn, task]() mutable {
-    // Named, so /proc/<pid>/task/*/comm tells these threads apart (debuggers, the fuzzer's
-    // quiescence check: every "uffd-task" thread finished or blocked in handle_userfault).
-    pthread_setname_np(pthread_self(), "uffd-task");
-    task->work();
-    tsfn.BlockingCall(task);
-    tsfn.Release();
-  }).detach();
-  return promise;
+  return RunOnThread(env, "userfaultfd:thread", std::move(work), std::move(settle), "uffd-task");
 }
 
 // ---- guarded memory access -------------------------------------------------------------------
