@@ -111,8 +111,9 @@ function restoreKsm(): void {
  * Why full speed: ksmd scans every MADV_MERGEABLE area of the machine in turn and merges a page
  * on its second visit (the first records its checksum), so a merge waits for two full passes
  * over everything mergeable: a QEMU guest marks its RAM mergeable, and at the default rate (100
- * pages per 20 ms) one 2 GiB guest put ours ~50 s away. At full speed two passes took 1.5–3.5 s
- * here with such a guest running (load 5); stopping ksmd again keeps merged pages merged.
+ * pages per 20 ms) one 2 GiB guest put ours ~50 s away. At full speed a merge took 1.5–9 s here
+ * with such a guest running (load 5–7 on 2 cores) and ~50 ms without; stopping ksmd again keeps
+ * merged pages merged (ours, and any of the guest's merged meanwhile).
  */
 export function ksmScanning(): () => void {
   if (ksmSaved === undefined) throw new Error('ksmScanning() outside describeSystem({ ksm })');

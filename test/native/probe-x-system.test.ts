@@ -8,8 +8,8 @@
  *
  * X5: ksmd merges a page on its second visit and visits every MADV_MERGEABLE area of the machine
  * in turn (a QEMU guest's RAM is mergeable: ~170k pages ahead of ours, ~50 s at the default
- * rate), so ksmd scans at full speed only while the test waits (1.5-3.5 s here with a guest
- * running, ~0.1 s without), then its settings are restored; merged pages stay merged.
+ * rate), so ksmd scans at full speed only while the test waits (1.5-9 s here with a guest
+ * running, ~50 ms without), then its settings are restored; merged pages stay merged.
  */
 import { Userfaultfd, readMemory, touch } from '../../lib';
 import { native } from '../../lib/binding';
