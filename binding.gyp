@@ -22,7 +22,8 @@
             "native/watchdog.cc",
             "native/resolver.cc",
             "native/env_cleanup.cc",
-            "native/fail_loud.cc"
+            "native/fail_loud.cc",
+            "native/pin.cc"
           ],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

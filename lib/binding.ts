@@ -146,6 +146,11 @@ export interface NativeBinding {
     forward: boolean,
     batch: number,
   ) => NativeResolverHandle;
+  // native/pin.cc (tests and diagnostics: spec §5.2 X3/X4)
+  /** A long-term pin of [addr, addr+len) as an io_uring fixed buffer: the ring fd, or -errno. */
+  ioUringPin(addr: U64, len: U64): number;
+  /** IORING_UNREGISTER_BUFFERS: unpins before returning; 0 or -errno (then close the fd). */
+  ioUringUnpin(ringFd: number): number;
 }
 
 let cached: NativeBinding | undefined;

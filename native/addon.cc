@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitResolver(env, exports);
   InitEnvCleanup(env, exports);
   InitFailLoud(env, exports);
+  InitPin(env, exports);
   return exports;
 }
 

@@ -121,6 +121,7 @@ void InitWatchdog(Napi::Env env, Napi::Object exports);
 void InitResolver(Napi::Env env, Napi::Object exports);
 void InitEnvCleanup(Napi::Env env, Napi::Object exports);
 void InitFailLoud(Napi::Env env, Napi::Object exports);
+void InitPin(Napi::Env env, Napi::Object exports);
 
 // env_cleanup.cc: fd ownership (Open, DevOpen and MemfdCreate own what they return; Close drops).
 void OwnFd(Napi::Env env, int fd);

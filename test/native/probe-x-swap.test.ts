@@ -1,17 +1,18 @@
 /**
  * Spec §5.2 rows X6, X7 (a swapped-out src pte), split from probe-x-system.test.ts because they
  * need a swap device: an existing one, or a temporary 64 MiB swapfile made with dd, mkswap and
- * swapon on a block-backed filesystem. Root is required (CI runs as root); nothing is skipped.
+ * swapon on a block-backed filesystem (test/helpers/system-state.ts, under its machine-wide
+ * lock). Root is required: CI=true fails without it, a local non-root run prints NOT RUN;
+ * nothing is skipped.
  * The test/vm guests cannot provide one (no disk: / and /tmp are ramfs, which cannot hold swap,
  * and no dd/mkswap/swapon), so test/vm/suite.js lists this file as host-only.
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { Userfaultfd, readMemory } from '../../lib';
 import { native } from '../../lib/binding';
 import { pageAt } from '../helpers/kernel';
 import { type Area, PS, expectUffd, fillPages, neg, pages, releaseAll } from '../helpers/areas';
 import { moveTest } from '../helpers/kernel-version';
+import { describeSystem } from '../helpers/system-state';
 
 const b = native();
 let uffd: Userfaultfd;
@@ -45,25 +46,7 @@ function dst(n: number): Area {
   return a;
 }
 
-describe('swap: X6, X7 (a temporary 64 MiB swapfile, removed after)', () => {
-  const file = `/var/tmp/uffd-core-swap-${process.pid}`;
-  let created = false;
-
-  beforeAll(() => {
-    const active = readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1;
-    if (active) return; // use the swap device that is there
-    execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', 'count=64'], { stdio: 'ignore' });
-    chmodSync(file, 0o600);
-    execFileSync('mkswap', [file], { stdio: 'ignore' });
-    execFileSync('swapon', [file]);
-    created = true;
-  }, 30000);
-  afterAll(() => {
-    if (!created) return;
-    execFileSync('swapoff', [file]);
-    if (existsSync(file)) unlinkSync(file);
-  }, 30000);
-
+describeSystem('swap: X6, X7 (a temporary 64 MiB swapfile, removed after)', { swap: true }, () => {
   /** MADV_PAGEOUT until pagemap shows a swap entry. */
   async function swapOut(a: Area): Promise<void> {
     await until(

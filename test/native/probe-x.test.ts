@@ -1,12 +1,15 @@
 /**
- * Spec §5.2 extra rows that need no system changes: X1, X2 (the ioctl argument itself), X14-X20
- * (uffd-wp and poison markers, WP re-registration) and X21-X26 (page-table granularity: a src
- * 2 MiB block without a pte table gives ENOENT before dst is looked at; CONFIG_PT_RECLAIM frees
- * a table zapped as a whole). Hugetlb, KSM and swap rows are in probe-x-system.test.ts.
+ * Spec §5.2 extra rows that need no system changes: X1, X2 (the ioctl argument itself), X3, X4
+ * (a page pinned as an io_uring fixed buffer: test/helpers/pin.ts), X14-X20 (uffd-wp and poison
+ * markers, WP re-registration) and X21-X26 (page-table granularity: a src 2 MiB block without a
+ * pte table gives ENOENT before dst is looked at; CONFIG_PT_RECLAIM frees a table zapped as a
+ * whole). Hugetlb and KSM rows are in probe-x-system.test.ts, swap rows in probe-x-swap.test.ts.
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import { Userfaultfd } from '../../lib';
 import { native } from '../../lib/binding';
 import { isPresent, pageAt, pageKind } from '../helpers/kernel';
+import { type LongTermPin, pinLongTerm } from '../helpers/pin';
 import {
   type Area,
   HP,
@@ -14,6 +17,7 @@ import {
   area,
   expectUffd,
   fillPages,
+  hole,
   neg,
   pages,
   releaseAll,
@@ -28,11 +32,32 @@ import {
 
 const b = native();
 let uffd: Userfaultfd;
+const pins: LongTermPin[] = [];
 
 afterEach(() => {
+  for (const p of pins.splice(0)) p.unpin();
   uffd?.close(); // undefined when only absence rows (kernel-version.ts) ran
   releaseAll();
 });
+
+/** This process's io_uring fds. */
+function ringFds(): number[] {
+  return readdirSync('/proc/self/fd')
+    .filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[io_uring]';
+      } catch {
+        return false; // the fd readdir itself used
+      }
+    })
+    .map(Number);
+}
+
+function pin(a: Area): LongTermPin {
+  const p = pinLongTerm(a.addr, a.len);
+  pins.push(p);
+  return p;
+}
 
 function open(features: ('wpUnpopulated' | 'threadId')[] = []): Userfaultfd {
   uffd = Userfaultfd.open({ features });
@@ -102,6 +127,64 @@ describe('spec §5.2 X rows (no system changes)', () => {
       expect(isPresent(s.addr)).toBe(false); // src_present=0
       expect(d.bytes[0]).toBe(0x2a);
       expect(v.getBigInt64(32, true)).toBe(-12345n); // the result field could not be written
+    },
+  );
+
+  test('ioUringPin: a ring fd; an unmapped range -> -EFAULT (io_uring_register), no fd left', () => {
+    const s = src(1);
+    const p = pin(s);
+    expect(p.ring).toBeGreaterThan(2);
+    expect(ringFds()).toEqual([p.ring]);
+    expect(b.ioUringPin(hole(), PS)).toBe(neg('EFAULT'));
+    expect(ringFds()).toEqual([p.ring]); // the ring of the failed registration was closed
+  });
+
+  moveTest('X3: MOVE a page pinned by io_uring IORING_REGISTER_BUFFERS -> EBUSY', () => {
+    open();
+    const s = src(1, 0x33);
+    pin(s); // pin=0 (FOLL_PIN | FOLL_LONGTERM: folio_maybe_dma_pinned, spec §2)
+    const d = dst(1);
+    expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EBUSY', field: neg('EBUSY') });
+    expect(isPresent(s.addr)).toBe(true); // nothing moved
+    expect(isPresent(d.addr)).toBe(false);
+  });
+
+  moveTest('X4: the same page after IORING_UNREGISTER_BUFFERS -> field 1 page', () => {
+    open();
+    const s = src(1, 0x34);
+    const p = pin(s);
+    const d = dst(1);
+    expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EBUSY' }); // X3
+    p.unpin();
+    expect(uffd.move(d.addr, s.addr, PS)).toBe(PS);
+    expect(isPresent(s.addr)).toBe(false);
+    expect(d.bytes[0]).toBe(0x34);
+  });
+
+  moveTest(
+    'X4, by close(): closing the ring fd alone unpins too, later (io_ring_exit_work)',
+    async () => {
+      open();
+      const s = src(1, 0x35);
+      const ring = b.ioUringPin(s.addr, PS);
+      expect(ring).toBeGreaterThan(2);
+      const d = dst(1);
+      expectUffd(() => uffd.move(d.addr, s.addr, PS), { code: 'EBUSY' });
+      expect(b.close(ring)).toBe(0);
+      // EBUSY until the workqueue has freed the ring's buffers (a refused MOVE changes nothing,
+      // so retrying is safe); then the page moves.
+      const deadline = Date.now() + 10000;
+      let ret = -1;
+      while (ret < 0 && Date.now() < deadline) {
+        ret = b.move(uffd.fd, d.addr, s.addr, PS, 0);
+        if (ret < 0) {
+          expect(ret).toBe(neg('EBUSY'));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+      expect(ret).toBe(0);
+      expect(b.result[0]).toBe(PS);
+      expect(d.bytes[0]).toBe(0x35);
     },
   );
 

@@ -24,6 +24,8 @@ const HOST_ONLY = new Map([
   // X6/X7 need a swap device: the guests have no disk (ramfs cannot hold swap) and no
   // dd/mkswap/swapon
   [path.join('test', 'native', 'probe-x-swap.test.ts'), 'needs a swap device'],
+  // the same rows in the engine's probe table (the other rows run in probe-table.test.ts)
+  [path.join('test', 'engine', 'probe-table-swap.test.ts'), 'needs a swap device'],
 ]);
 
 /** test/**\/*.test.ts, except this directory's own files and HOST_ONLY. */

@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { pinLongTerm } from '../../helpers/pin';
+import { ksmMerge } from '../../helpers/system-state';
 import { SimulatedSpace, kernelSpace, type AddressSpace } from '../../../lib';
 import { native } from '../../../lib/binding';
 import type { SimRawUffd } from '../../../lib/engine/sim-raw';
@@ -16,9 +18,6 @@ import { KernelUffd, type RawUffd } from '../../../lib/raw';
 import type { Userfaultfd } from '../../../lib/userfaultfd';
 import * as U from '../../../lib/engine/uapi';
 import { SimRawUffd as SimRaw } from '../../../lib/engine/sim-raw';
-
-/** A row needs something this backend cannot provide here. */
-export class Unsupported extends Error {}
 
 /** The syscalls the uAPI rows (A*) use, by fd: the addon's or the simulated kernel's. */
 export interface LowSys {
@@ -86,8 +85,6 @@ const ROOT = ((): string => {
   while (!fs.existsSync(path.join(d, 'binding.gyp')) && path.dirname(d) !== d) d = path.dirname(d);
   return d;
 })();
-/** Rows that change system settings (hugetlb pool, KSM, swap) run on the kernel only if set. */
-export const SYSTEM_ROWS = process.env.UFFD_TEST_SYSTEM === '1';
 
 abstract class BaseEnv {
   protected readonly reservations: [number, number][] = [];
@@ -269,7 +266,6 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
   }
 
   hugetlb(len: number): number {
-    if (!SYSTEM_ROWS) throw new Unsupported('hugetlb needs vm.nr_hugepages (UFFD_TEST_SYSTEM=1)');
     const b = native();
     const { k } = require('../../../lib/constants') as typeof import('../../../lib/constants');
     const MAP_HUGETLB = 0x40000;
@@ -281,34 +277,18 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
       -1,
       0,
     );
-    if (a < 0) throw new Unsupported(`MAP_HUGETLB failed (${a}): set vm.nr_hugepages`);
+    if (a < 0) throw new Error(`MAP_HUGETLB failed (${a}): is the row in describeSystem?`);
     this.reservations.push([a, len]);
     return a;
   }
 
-  async ksm(addr: number, len: number): Promise<void> {
-    if (!SYSTEM_ROWS) throw new Unsupported('KSM needs ksmd running (UFFD_TEST_SYSTEM=1)');
-    const MADV_MERGEABLE = 12;
-    native().madvise(addr, len, MADV_MERGEABLE);
-    for (let i = 0; i < 600; i++) {
-      if (this.ksmPage(addr)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('KSM did not merge the pages in 30 s (raise /sys/kernel/mm/ksm/pages_to_scan)');
-  }
-
-  private ksmPage(addr: number): boolean {
-    const { readPagemap, readKpageflags, PM_PFN_MASK, KPF_KSM } =
-      require('../../../lib/engine/procfs') as typeof import('../../../lib/engine/procfs');
-    const e = readPagemap(addr / this.ps, 1)[0]!;
-    const kf = readKpageflags(e & PM_PFN_MASK);
-    return kf !== undefined && (kf & KPF_KSM) !== 0n;
+  ksm(addr: number, len: number): Promise<void> {
+    return ksmMerge(addr, len);
   }
 
   swapOut(addr: number, len: number): void {
-    if (!SYSTEM_ROWS) throw new Unsupported('swap rows need a swap device (UFFD_TEST_SYSTEM=1)');
     if (fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length < 2) {
-      throw new Unsupported('no swap device is active');
+      throw new Error('no swap device is active: is the row in describeSystem({ swap })?');
     }
     // Reclaim is best effort (a page still in a per-CPU LRU batch is skipped): retry.
     for (let i = 0; i < 50; i++) {
@@ -322,8 +302,11 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
     throw new Error('MADV_PAGEOUT did not swap the range out');
   }
 
-  pin(): () => void {
-    throw new Unsupported('long-term pins need io_uring registered buffers (no binding)');
+  /** An io_uring fixed buffer over the range (test/helpers/pin.ts). */
+  pin(addr: number, len: number): () => void {
+    const p = pinLongTerm(addr, len);
+    this.closers.push(() => p.unpin());
+    return () => p.unpin();
   }
 }
 
