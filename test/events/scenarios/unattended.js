@@ -12,5 +12,8 @@ const { u, userfaultSleepers, until } = require('./common');
   u.touch(m.address, ps).then(() => console.log('RESOLVED'));
   await until(() => userfaultSleepers().length === 1, 'a sleeper');
   console.log('BLOCKED', userfaultSleepers().length);
-  void uffd; // kept open, never read
+  // Kept open and never read. It must stay reachable: a dropped Userfaultfd is collected and
+  // its fd closed, which would wake the sleeper (seen in a slow QEMU guest, where a GC ran
+  // within the grace period).
+  globalThis.openButUnattended = uffd;
 })();
