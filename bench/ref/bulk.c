@@ -4,7 +4,13 @@
  * THP-backed (2 MiB aligned, MADV_HUGEPAGE). A partial result (EAGAIN with a positive result
  * field, spec §2.6) is continued, as completeMove()/completeCopy() do in the package.
  *
- *   bulk op=move|copy bytes=N thp=0|1
+ *   bulk op=move|copy bytes=N thp=0|1 [idle_threads=N]
+ *
+ * idle_threads=N starts N threads that run for a moment and then sleep, before the timed call:
+ * a process with threads that have run on other CPUs pays for TLB shootdowns there when page
+ * table entries change (flush_tlb_mm_range() sends IPIs to the CPUs in the mm's cpumask), and a
+ * Node process always has such threads (V8's platform workers, libuv's). The bench uses it to
+ * show how much of a gap is that kernel cost rather than the package's code.
  *
  * Prints {"ns": time of the ioctl(s), "bytes": N, "thpBytes": AnonHugePages after the call,
  * i.e. of source + destination, the only THP-advised memory here}.
@@ -12,6 +18,18 @@
  * package side (reading it just before walks the page tables and slows the call down).
  */
 #include "common.h"
+
+#include <pthread.h>
+
+/* Runs for ~1 ms (so the scheduler places it on some CPU and the mm is active there), then
+ * sleeps for good, like an idle worker thread. */
+static void *idle_thread(void *arg) {
+  (void)arg;
+  volatile unsigned long x = 0;
+  for (unsigned long i = 0; i < 2000000; i++) x += i;
+  pause();
+  return NULL;
+}
 
 static long anon_huge_kb(void) {
   FILE *f = fopen("/proc/self/smaps_rollup", "r");
@@ -29,6 +47,12 @@ int main(int argc, char **argv) {
   size_t bytes = arg_u64(argc, argv, "bytes", 16u << 20);
   int thp = (int)arg_u64(argc, argv, "thp", 0);
   size_t ps = page_size();
+  int idle_threads = (int)arg_u64(argc, argv, "idle_threads", 0);
+  for (int i = 0; i < idle_threads; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, idle_thread, NULL) != 0) die("pthread_create");
+  }
+  if (idle_threads > 0) usleep(100000); /* let each of them run */
   int uffd = uffd_open();
   char *src = map_anon(bytes, thp);
   char *dst = map_anon(bytes, thp);

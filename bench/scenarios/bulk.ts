@@ -5,7 +5,8 @@
  * THP, MOVE moves whole PMDs (spec §2.5) while COPY fills 4 KiB PTEs.
  * C reference (bench/ref/bulk.c): the same ioctl, continued on partial progress.
  */
-import { type BenchOptions, elapsedNs, interleave, now, runRef } from '../lib/harness';
+import * as fs from 'node:fs';
+import { type BenchOptions, elapsedNs, interleave, median, now, runRef } from '../lib/harness';
 import { type Row, finish, ratioTarget } from '../lib/report';
 import { pkg } from '../lib/pkg';
 import { anonHugeBytes } from '../lib/proc';
@@ -64,14 +65,37 @@ export async function scenario5(opts: BenchOptions): Promise<Row[]> {
       for (const op of ['move', 'copy'] as const) {
         const thpC: number[] = [];
         const thpPkg: number[] = [];
-        const s = await interleave(`s5 ${op} ${label(bytes)} ${thp ? 'THP' : '4K'}`, reps, {
+        // A THP MOVE is a few page-table updates, so the TLB shootdowns that follow them weigh:
+        // the kernel sends them to every CPU this mm ran on, and a Node process has threads
+        // (V8's, libuv's) that ran on the other CPUs. The C reference with as many idle threads
+        // shows that share (bench/ref/bulk.c, idle_threads).
+        const withThreads = thp && op === 'move';
+        const idleThreads = Math.max(0, fs.readdirSync('/proc/self/task').length - 1);
+        const contenders: Record<string, () => number> = {
           C: () => {
             const r = runRef(opts, 'bulk', { op, bytes, thp: thp ? 1 : 0 });
             thpC.push(r.thpBytes!);
             return r.ns! / 1000;
           },
           pkg: () => pkgBulk(op, bytes, thp, thpPkg),
-        });
+        };
+        if (withThreads) {
+          contenders['C+threads'] = () =>
+            runRef(opts, 'bulk', { op, bytes, thp: 1, idle_threads: idleThreads }).ns! / 1000;
+        }
+        const s = await interleave(
+          `s5 ${op} ${label(bytes)} ${thp ? 'THP' : '4K'}`,
+          reps,
+          contenders,
+        );
+        const threaded = s['C+threads'];
+        const threadNote =
+          threaded === undefined
+            ? ''
+            : `; C with ${idleThreads} idle threads (as many as this Node process has): ` +
+              `${median(threaded).toPrecision(3)} µs, package/that ${(
+                median(s.pkg!) / median(threaded)
+              ).toFixed(2)}×`;
         const frac = (xs: number[]): string =>
           xs.length ? `${Math.round((100 * Math.min(...xs)) / bytes)}%` : '?';
         rows.push(
@@ -84,9 +108,16 @@ export async function scenario5(opts: BenchOptions): Promise<Row[]> {
             pkg: s.pkg,
             target: ratioTarget(1.02),
             note: thp
-              ? `THP-mapped after the call (src + dst): C ${frac(thpC)}, package ${frac(thpPkg)}`
+              ? `THP-mapped after the call (src + dst): C ${frac(thpC)}, package ${frac(thpPkg)}` +
+                threadNote
               : undefined,
-            extra: { bytes, thp, thpBytesC: thpC, thpBytesPkg: thpPkg },
+            extra: {
+              bytes,
+              thp,
+              thpBytesC: thpC,
+              thpBytesPkg: thpPkg,
+              ...(threaded === undefined ? {} : { idleThreads, cWithIdleThreads: threaded }),
+            },
           }),
         );
       }
