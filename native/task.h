@@ -68,7 +68,11 @@ struct ThreadTask {
   explicit ThreadTask(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-inline void ThreadTaskCallJs(Napi::Env env, Napi::Function, std::nullptr_t*, ThreadTask* task) {
+// static, not just inline: node-addon-api tests `CallJs != nullptr` in a template argument, and
+// GCC 12 with -fsanitize=undefined (npm run build:asan) does not treat the address of an
+// external inline function as a constant there (it could be interposed); an internal one is.
+static inline void ThreadTaskCallJs(Napi::Env env, Napi::Function, std::nullptr_t*,
+                                    ThreadTask* task) {
   std::unique_ptr<ThreadTask> owned(task);
   if (env == nullptr) return;  // the environment is going away: nobody awaits the promise
   try {
@@ -82,9 +86,11 @@ using ThreadTaskTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, ThreadTask,
 
 // Runs work() on a new detached thread, then settle() on the JS thread; the promise resolves to
 // settle's value. threadName (15 characters at most) names the thread in /proc/<pid>/task/*/comm.
-inline Napi::Promise RunOnThread(Napi::Env env, const char* name, std::function<void()> work,
-                                 std::function<Napi::Value(Napi::Env)> settle,
-                                 const char* threadName = nullptr) {
+// static like ThreadTaskCallJs: its thread lambda holds a ThreadTaskTsfn, whose type now has
+// internal linkage (-Wsubobject-linkage otherwise).
+static inline Napi::Promise RunOnThread(Napi::Env env, const char* name, std::function<void()> work,
+                                        std::function<Napi::Value(Napi::Env)> settle,
+                                        const char* threadName = nullptr) {
   auto* task = new ThreadTask(env);
   task->work = std::move(work);
   task->settle = std::move(settle);
