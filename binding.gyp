@@ -28,7 +28,10 @@
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
           "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-fstack-protector-strong"],
-          "cflags_cc!": ["-std=gnu++17", "-std=gnu++14"],
+          # -fno-rtti (node-gyp's default) off: without RTTI, every std::make_shared binds to
+          # std::_Sp_make_shared_tag::_S_eq, GLIBCXX_3.4.26 (GCC 9), which RHEL 8's libstdc++
+          # (GCC 8, where Node 20 runs) lacks; with it, the prebuilds need only GLIBCXX_3.4.22.
+          "cflags_cc!": ["-std=gnu++17", "-std=gnu++14", "-fno-rtti"],
           "ldflags": ["-pthread"]
         }, {
           "type": "none"

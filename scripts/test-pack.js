@@ -4,11 +4,15 @@
 // 1. Makes sure prebuilds/linux-<arch> is current (scripts/prebuild.js --if-stale).
 // 2. `npm pack`s the package (which runs `prepare`: the TypeScript build) and checks the file
 //    list: dist/ (CommonJS + ESM + types), native/ sources, binding.gyp, the prebuild; no build/.
-// 3. Installs the tarball into a fresh temporary directory twice, with PATH reduced to node, npm
+// 3. Checks the symbol versions every prebuild in the tarball needs (scripts/elf-versions.js,
+//    cross-checked with `readelf -V`): none may be above the baseline the README promises,
+//    glibc 2.31 and the libstdc++ of GCC 10 (the build container's Debian 11). Under CI=true
+//    both linux-x64 and linux-arm64 must be there.
+// 4. Installs the tarball into a fresh temporary directory twice, with PATH reduced to node, npm
 //    and sh (no cc, c++, make or python, so node-gyp cannot build): once with --ignore-scripts, and
 //    once with scripts on (the `install` script is node-gyp-build, which must find the prebuild
 //    and not try to compile).
-// 4. In each, runs test/vm/guest/smoke.js against the installed copy with UFFD_EXPECT_PREBUILD=1
+// 5. In each, runs test/vm/guest/smoke.js against the installed copy with UFFD_EXPECT_PREBUILD=1
 //    (the addon must come from prebuilds/, a real COPY/ZEROPAGE/MOVE round trip and served
 //    faults), and imports the ESM entry.
 // Exit status 1 on any failure. ~15 s when the prebuild is current.
@@ -16,6 +20,8 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+
+const { BASELINE, versionNeeds, newestNeeds, aboveBaseline } = require('./elf-versions');
 
 const root = path.join(__dirname, '..');
 const started = Date.now();
@@ -66,6 +72,46 @@ function bareEnv(bin, extra = {}) {
   return { ...env, PATH: bin, ...extra };
 }
 
+/** The version needs `readelf -V` lists, or undefined when there is no readelf. */
+function readelfNeeds(file) {
+  const r = spawnSync('readelf', ['-W', '-V', file], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return undefined;
+  const section = r.stdout.split(/Version needs section/)[1] ?? '';
+  return [...section.matchAll(/Name: (\S+)/g)].map((m) => m[1]).sort();
+}
+
+/** Fails when a prebuild needs a symbol version above the baseline (see the header). */
+function checkBaseline(prebuilds) {
+  const bad = [];
+  for (const rel of prebuilds.filter((f) => f.endsWith('.node'))) {
+    const file = path.join(root, rel);
+    const needs = versionNeeds(file);
+    // Every glibc addon needs some GLIBC_ version of libc.so.6: finding none means the parser
+    // read nothing, and the check below would pass vacuously.
+    if (!(needs.get('libc.so.6') ?? []).some((v) => v.startsWith('GLIBC_'))) {
+      throw new Error(`${rel}: no GLIBC_ version needs found in libc.so.6`);
+    }
+    const mine = [...new Set([...needs.values()].flat())].sort();
+    const theirs = readelfNeeds(file);
+    if (theirs === undefined && process.env.CI === 'true') {
+      throw new Error('readelf (binutils) is missing: the cross-check needs it under CI=true');
+    }
+    if (theirs && [...new Set(theirs)].join(' ') !== mine.join(' ')) {
+      throw new Error(`${rel}: readelf -V lists ${theirs.join(' ')}; elf-versions.js ${mine}`);
+    }
+    const newest = Object.entries(newestNeeds(needs)).map(([k, v]) => `${k}_${v}`);
+    console.log(`${rel}: newest ${newest.join(' ')}${theirs ? ' (readelf agrees)' : ''}`);
+    const above = aboveBaseline(needs);
+    if (above.length) bad.push(`${rel} needs ${above.join(', ')}`);
+  }
+  if (bad.length) {
+    throw new Error(
+      `above the baseline (${BASELINE.label}): ${bad.join('; ')}. Rebuild them in the ` +
+        'bullseye container (npm run prebuildify / prebuildify:arm64, see scripts/prebuild.js).',
+    );
+  }
+}
+
 function main() {
   step('prebuild (if stale)');
   run(process.execPath, [path.join(root, 'scripts', 'prebuild.js'), '--if-stale'], {
@@ -98,6 +144,15 @@ function main() {
       `${packed.filename}: ${files.length} files, ${(packed.size / 1024).toFixed(0)} KiB; ` +
         prebuilds.join(' '),
     );
+
+    step('prebuild symbol versions');
+    if (process.env.CI === 'true') {
+      for (const a of ['x64', 'arm64']) {
+        const f = `prebuilds/linux-${a}/userfaultfd.glibc.node`;
+        if (!files.includes(f)) throw new Error(`${f} is not in the tarball (CI=true)`);
+      }
+    }
+    checkBaseline(prebuilds);
 
     const bin = barePath(tmp);
     for (const mode of ['--ignore-scripts', 'with install scripts']) {
