@@ -19,7 +19,8 @@
 //   log_path=<dir>        every report from any process lands in a file; the run fails if the
 //                         directory is not empty afterwards.
 //
-//   node scripts/test-asan.js [jest args]     (default: test/; FUZZ_CALLS defaults to 3000)
+//   node scripts/test-asan.js [jest args]     (default: test/; FUZZ_CALLS defaults to 3000,
+//                                              UFFD_DIFF_RUNS to 300)
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -74,6 +75,8 @@ const env = {
   ].join(':'),
   UBSAN_OPTIONS: ['print_stacktrace=1', 'halt_on_error=1', `log_path=${logs}/ubsan`].join(':'),
   FUZZ_CALLS: process.env.FUZZ_CALLS ?? '3000',
+  // The differential's 2,000 sequences run in npm test; here they only drive the addon (300).
+  UFFD_DIFF_RUNS: process.env.UFFD_DIFF_RUNS ?? '300',
   SOAK_SCALE: process.env.SOAK_SCALE ?? '0.01',
 };
 
