@@ -24,7 +24,7 @@ test('soak, quick mode: faults, open/close and Worker cycles leak no RSS, fd or 
   });
   expect({ signal: r.signal, timedOut: r.timedOut }).toEqual({ signal: null, timedOut: false });
   const phases = Object.fromEntries(jsonLines<Phase>(r.stdout).map((p) => [p.phase, p]));
-  for (const name of ['js-faults', 'open-close', 'workers']) {
+  for (const name of ['js-faults', 'native-faults', 'open-close', 'workers']) {
     const p = phases[name];
     expect(p).toBeDefined();
     if (!underAsan) expect(p!.rssGrowthKb).toBeLessThan(5 * 1024);
@@ -34,12 +34,13 @@ test('soak, quick mode: faults, open/close and Worker cycles leak no RSS, fd or 
   }
   expect(phases['js-faults']!.n).toBeGreaterThanOrEqual(Number(scale) * 0.9e6);
   expect(phases['js-faults']!.wrongPasses).toBe(0);
-  // The native resolver phase runs once uffd.startResolver exists (events branch).
-  expect(phases['native-faults']).toBeDefined();
+  expect(phases['native-faults']!.n).toBeGreaterThanOrEqual(Number(scale) * 0.9e6);
+  expect(phases['native-faults']!.wrongPasses).toBe(0);
+  expect((phases['native-faults'] as Phase & { resolverErrors?: number }).resolverErrors).toBe(0);
   if (!underAsan) expect(r.code).toBe(0);
 }, 700_000);
 
-test('15 threads in 3 Workers fault on overlapping pages of a 10k-page range served with MOVE', async () => {
+test('15 threads in 3 Workers fault on overlapping pages of two 10k-page ranges, one served with MOVE from JS, one by a native resolver', async () => {
   const r = await runFixture('concurrency.js', { timeoutMs: 5 * 60 * 1000 });
   expect({ code: r.code, signal: r.signal, timedOut: r.timedOut }).toEqual({
     code: 0,
@@ -48,6 +49,8 @@ test('15 threads in 3 Workers fault on overlapping pages of a 10k-page range ser
   });
   const res = lastJson<{
     accesses: number;
+    accessesResolver: number;
+    nativeResolver: { faults: number; resolved: number; eexist: number; errors: number };
     bad: number;
     moved: number;
     eexist: number;
@@ -62,4 +65,10 @@ test('15 threads in 3 Workers fault on overlapping pages of a 10k-page range ser
   expect(res.eexist).toBeGreaterThan(0);
   expect(res.wakes).toBe(res.eexist);
   expect(res.faults).toBe(res.moved + res.eexist);
+  // The resolver's range: half of each Worker's native lanes; every fault resolved or woken.
+  expect(res.accessesResolver).toBe(3 * 2 * 1500);
+  const nr = res.nativeResolver;
+  expect(nr.errors).toBe(0);
+  expect(nr.resolved).toBeGreaterThan(1000);
+  expect(nr.faults).toBe(nr.resolved + nr.eexist);
 }, 400_000);
