@@ -67,6 +67,19 @@ import {
   VmaList,
 } from './vma';
 import { SimKernel } from './sys';
+import {
+  adviceArg,
+  mlockArgs,
+  mmapArgs,
+  mremapArgs,
+  pageInfoArgs,
+  protArg,
+  rangeArgs,
+  readArgs,
+  vmaCountArgs,
+  writeArgs,
+  type MremapArgs,
+} from './space-args';
 
 export type Profile = '6.18' | 'rfc-2015';
 
@@ -115,22 +128,25 @@ export class SimMachine {
   }
 }
 
-/** A thread-like access failure, shaped like lib/touch.ts's. */
-function signalError(signal: 'SIGSEGV' | 'SIGBUS', address: number): Error {
-  const e = new Error(`${signal} accessing 0x${address.toString(16)}`);
-  Object.assign(e, { code: signal, address });
-  return e;
+/** A thread-like access failure: the same UffdError as lib/touch.ts's readMemory() rejects with. */
+function signalError(signal: 'SIGSEGV' | 'SIGBUS', address: number): UffdError {
+  return new UffdError(signal, `${signal} accessing 0x${address.toString(16)}`, undefined, {
+    syscall: 'touch',
+    address,
+  });
 }
 
 function fail(errno: number, syscall: string, address?: number): never {
   throw UffdError.fromErrno(-errno, { syscall, address });
 }
 
+/** Indexed only with a prot that protArg() accepted (never with a key of Object.prototype). */
 const PROT_BITS: Record<SpaceProt, number> = {
   none: 0,
   r: VM_READ,
   rw: VM_READ | VM_WRITE,
   rwx: VM_READ | VM_WRITE | VM_EXEC,
+  rx: VM_READ | VM_EXEC,
 };
 
 /** The outcome of one fault on one page. */
@@ -143,6 +159,25 @@ type FaultResult =
 
 const DONE = 0;
 const RETRY = 1;
+
+/**
+ * The keys of `table` in [first, last), ascending (a snapshot: callers free entries). Walks the
+ * index range when it is short, else the keys: an munmap of a huge mostly empty range must not
+ * visit every PMD block of it (2^25 of them for 64 TiB).
+ */
+function blocksIn(
+  table: ReadonlyMap<number, unknown> | ReadonlySet<number>,
+  first: number,
+  last: number,
+): number[] {
+  const out: number[] = [];
+  if (last - first <= 4 * table.size + 64) {
+    for (let i = first; i < last; i++) if (table.has(i)) out.push(i);
+    return out;
+  }
+  for (const k of table.keys()) if (k >= first && k < last) out.push(k);
+  return out.sort((a, b) => a - b);
+}
 
 export class SimulatedSpace implements AddressSpace {
   readonly kind = 'simulated' as const;
@@ -317,9 +352,9 @@ export class SimulatedSpace implements AddressSpace {
   zapRange(start: number, end: number, reclaim: boolean): void {
     const ps = this.pageSize;
     const ptrs = this.pt.ptrs;
-    for (let pi = Math.floor(start / this.pmdSize); pi * this.pmdSize < end; pi++) {
-      const p = this.pt.pmd(pi);
-      if (p === undefined) continue;
+    const last = Math.ceil(end / this.pmdSize);
+    for (const pi of blocksIn(this.pt.pmds, Math.floor(start / this.pmdSize), last)) {
+      const p = this.pt.pmd(pi)!;
       const bs = pi * this.pmdSize;
       const zs = Math.max(start, bs);
       const ze = Math.min(end, bs + this.pmdSize);
@@ -346,12 +381,14 @@ export class SimulatedSpace implements AddressSpace {
     const next = this.vmas.findFrom(end);
     const floor = prev?.end ?? 0;
     const ceiling = next?.start ?? this.taskSize;
-    for (let pi = Math.floor(start / this.pmdSize); pi * this.pmdSize < end; pi++) {
+    const last = Math.ceil(end / this.pmdSize);
+    for (const pi of blocksIn(this.pt.pmds, Math.floor(start / this.pmdSize), last)) {
       const bs = pi * this.pmdSize;
       if (bs >= floor && bs + this.pmdSize <= ceiling) this.pt.freeTable(pi);
     }
     const pudSize = this.pmdSize * this.pt.ptrs;
-    for (let ui = Math.floor(start / pudSize); ui * pudSize < end; ui++) {
+    const lastUi = Math.ceil(end / pudSize);
+    for (const ui of blocksIn(this.pt.pmdTables, Math.floor(start / pudSize), lastUi)) {
       const bs = ui * pudSize;
       if (bs >= floor && bs + pudSize <= ceiling) this.pt.pmdTables.delete(ui);
     }
@@ -596,6 +633,7 @@ export class SimulatedSpace implements AddressSpace {
   // AddressSpace: memory access
 
   async read(addr: number, len: number): Promise<Uint8Array> {
+    [addr, len] = readArgs(addr, len);
     const out = new Uint8Array(len);
     const tid = this.machine.nextTid++;
     let off = 0;
@@ -614,6 +652,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   async write(addr: number, data: Uint8Array): Promise<void> {
+    [addr, data] = writeArgs(addr, data);
     const tid = this.machine.nextTid++;
     let off = 0;
     while (off < data.length) {
@@ -697,14 +736,14 @@ export class SimulatedSpace implements AddressSpace {
     fail(U.ENOMEM, 'mmap');
   }
 
-  mmap(len: number, options: SpaceMmapOptions = {}): number {
-    const prot = options.prot ?? 'rw';
-    if (!(prot in PROT_BITS)) throw new TypeError(`bad prot ${String(prot)}`);
-    if (len === 0) fail(U.EINVAL, 'mmap');
-    const l = this.pageAlign(len);
+  mmap(len: number, options?: SpaceMmapOptions): number {
+    const o = mmapArgs(len, options);
+    const prot = o.prot;
+    if (o.len === 0) fail(U.EINVAL, 'mmap');
+    const l = this.pageAlign(o.len);
     let addr: number;
-    if (options.fixed !== undefined) {
-      addr = options.fixed;
+    if (o.fixed !== undefined) {
+      addr = o.fixed;
       if (!this.aligned(addr)) fail(U.EINVAL, 'mmap');
       if (addr + l > this.taskSize) fail(U.ENOMEM, 'mmap');
       this.unmapRange(addr, addr + l);
@@ -712,7 +751,7 @@ export class SimulatedSpace implements AddressSpace {
       // Anonymous mappings of a PMD multiple are PMD-aligned (thp_get_unmapped_area, 6.7+).
       addr = this.findGap(l, l % this.pmdSize === 0 ? this.pmdSize : this.pageSize);
     }
-    const shared = options.shared === true;
+    const shared = o.shared;
     let flags = PROT_BITS[prot] | VM_MAYWRITE;
     let file = 0;
     let pgoff = addr / this.pageSize;
@@ -730,7 +769,7 @@ export class SimulatedSpace implements AddressSpace {
     } else {
       this.vmas.insertMerged(v);
     }
-    if (options.populate === true) this.populate(addr, addr + l, true);
+    if (o.populate) this.populate(addr, addr + l, true);
     return addr;
   }
 
@@ -792,6 +831,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   munmap(addr: number, len: number): void {
+    [addr, len] = rangeArgs(addr, len);
     if (!this.aligned(addr) || len === 0) fail(U.EINVAL, 'munmap', addr);
     const l = this.pageAlign(len);
     if (addr + l > this.taskSize) fail(U.EINVAL, 'munmap', addr);
@@ -831,7 +871,8 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   mprotect(addr: number, len: number, prot: SpaceProt): void {
-    if (!(prot in PROT_BITS)) throw new TypeError(`bad prot ${String(prot)}`);
+    [addr, len] = rangeArgs(addr, len);
+    prot = protArg(prot);
     if (!this.aligned(addr)) fail(U.EINVAL, 'mprotect', addr);
     if (len === 0) return;
     const end = addr + this.pageAlign(len);
@@ -862,12 +903,14 @@ export class SimulatedSpace implements AddressSpace {
     for (const [s, e] of toPopulate) this.populate(s, e, true);
   }
 
-  mlock(addr: number, len: number, options: { onFault?: boolean } = {}): void {
+  mlock(addr: number, len: number, options?: { onFault?: boolean }): void {
+    [addr, len] = rangeArgs(addr, len);
+    const { onFault } = mlockArgs(options);
     const start = Math.floor(addr / this.pageSize) * this.pageSize;
     const l = this.pageAlign(len + (addr - start));
     if (l === 0) return;
-    const lockBits = VM_LOCKED | (options.onFault === true ? VM_LOCKONFAULT : 0);
-    const syscall = options.onFault === true ? 'mlock2' : 'mlock';
+    const lockBits = VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0);
+    const syscall = onFault ? 'mlock2' : 'mlock';
     this.modifyFlags(start, start + l, syscall, (v) =>
       (v.flags & (VM_SPECIAL | VM_HUGETLB)) !== 0
         ? v.flags
@@ -880,6 +923,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   munlock(addr: number, len: number): void {
+    [addr, len] = rangeArgs(addr, len);
     const start = Math.floor(addr / this.pageSize) * this.pageSize;
     const l = this.pageAlign(len + (addr - start));
     if (l === 0) return;
@@ -887,6 +931,8 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   madvise(addr: number, len: number, advice: SpaceAdvice): void {
+    [addr, len] = rangeArgs(addr, len);
+    advice = adviceArg(advice);
     if (!this.aligned(addr)) fail(U.EINVAL, 'madvise', addr);
     const l = this.pageAlign(len);
     if (len !== 0 && l === 0) fail(U.EINVAL, 'madvise', addr);
@@ -930,9 +976,13 @@ export class SimulatedSpace implements AddressSpace {
       } else if (advice === 'remove') {
         if ((v0.flags & VM_LOCKED) !== 0 || v0.anonymous) fail(U.EINVAL, 'madvise', addr);
         this.removeEventThen(v0, s, e, () => this.punchHole(v0, s, e));
-      } else {
-        throw new TypeError(`unknown advice ${String(advice)}`);
+      } else if (advice === 'cold') {
+        // can_madv_lru_vma(); deactivating pages changes nothing this model keeps.
+        if ((v0.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) !== 0) {
+          fail(U.EINVAL, 'madvise', addr);
+        }
       }
+      // 'normal' clears the read-ahead hints (VM_RAND_READ, VM_SEQ_READ), not modelled.
     }
     if (unmapped || pos < end) fail(U.ENOMEM, 'madvise', addr);
   }
@@ -1012,12 +1062,13 @@ export class SimulatedSpace implements AddressSpace {
    * VMAs and gaps: each VMA piece moves on its own, a uffd-armed one stops it with EFAULT
    * (pieces before it stay moved), and a range starting in a gap is EFAULT.
    */
-  mremap(addr: number, oldLen: number, newLen: number, options: SpaceMremapOptions = {}): number {
+  mremap(addr: number, oldLen: number, newLen: number, options?: SpaceMremapOptions): number {
+    const o = mremapArgs(addr, oldLen, newLen, options);
     const sink: { ctx: SimCtx; msg: Uint8Array }[] = [];
     this.eventSink = sink;
     this.remapEvent = null;
     try {
-      return this.doMremap(addr, oldLen, newLen, options);
+      return this.doMremap(o.addr, o.oldLen, o.newLen, o);
     } finally {
       this.eventSink = null;
       const remap = this.remapEvent as { ctx: SimCtx; msg: Uint8Array } | null;
@@ -1027,16 +1078,11 @@ export class SimulatedSpace implements AddressSpace {
     }
   }
 
-  private doMremap(
-    addr: number,
-    oldLen: number,
-    newLen: number,
-    options: SpaceMremapOptions,
-  ): number {
-    const relocate = options.relocateAnon === true;
-    const fixed = options.fixed;
-    const mayMove = options.mayMove === true || fixed !== undefined;
-    const dontUnmap = options.dontUnmap === true;
+  private doMremap(addr: number, oldLen: number, newLen: number, o: MremapArgs): number {
+    const relocate = o.relocateAnon;
+    const fixed = o.fixed;
+    const mayMove = o.mayMove;
+    const dontUnmap = o.dontUnmap;
     if (relocate && !this.machine.opts.mremapRelocateAnon) fail(U.EINVAL, 'mremap', addr);
     if (dontUnmap && (!mayMove || oldLen !== newLen)) fail(U.EINVAL, 'mremap', addr);
     if (!this.aligned(addr)) fail(U.EINVAL, 'mremap', addr);
@@ -1392,15 +1438,17 @@ export class SimulatedSpace implements AddressSpace {
   userfaultfd(options?: OpenOptions): Userfaultfd {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { openOnSpace } = require('./open') as typeof import('./open');
-    return openOnSpace(this, options ?? {});
+    return openOnSpace(this, options);
   }
 
   vmaCount(start?: number, len?: number): number {
-    if (start === undefined) return this.vmas.length;
-    return this.vmas.range(start, start + (len ?? 0)).length;
+    const r = vmaCountArgs(start, len);
+    if (r === undefined) return this.vmas.length;
+    return this.vmas.range(r[0], r[0] + r[1]).length;
   }
 
   vmaInfo(start: number, len: number): VmaInfo[] {
+    [start, len] = rangeArgs(start, len, 'start');
     return this.vmas.range(start, start + len).map((v) => ({
       start: v.start,
       end: v.end,
@@ -1419,6 +1467,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   pageInfo(addr: number, len: number): PageInfo[] {
+    [addr, len] = pageInfoArgs(addr, len, this.pageSize);
     const out: PageInfo[] = [];
     const ps = this.pageSize;
     for (let a = Math.floor(addr / ps) * ps; a < addr + len; a += ps) {
