@@ -33,7 +33,7 @@ import type {
   UnmapEvent,
 } from './events';
 import type { Userfaultfd } from './userfaultfd';
-import { checkOptions, rangeError, toChoice, typeError } from './validate';
+import { checkOptions, describe, rangeError, toChoice, typeError } from './validate';
 
 export type NonFaultEvent = ForkEvent | RemapEvent | RemoveEvent | UnmapEvent | UnknownEvent;
 
@@ -143,12 +143,17 @@ export class FaultServer {
     }
     this.pageSize = pageSize;
     const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw typeError(`The "signal" option must be an AbortSignal. Received ${describe(signal)}`);
+    }
+    // The iterator is taken now, so a second consumer fails at once (ERR_UFFD_ITERATOR_BUSY),
+    // and before the abort listener: a refused serve() must leave nothing subscribed (its
+    // listener once crashed the process when the signal aborted later: `done` was unset).
+    const it = uffd.events({ signal: this.ac.signal, batch: o.batch });
     if (signal !== undefined) {
       if (signal.aborted) this.stopping = true;
       else signal.addEventListener('abort', () => void this.stop().catch(() => {}), { once: true });
     }
-    // The iterator is taken now, so a second consumer fails at once (ERR_UFFD_ITERATOR_BUSY).
-    const it = uffd.events({ signal: this.ac.signal, batch: o.batch });
     this.done = this.loop(it);
     this.done.catch(() => {}); // surfaced through `done`; never an unhandled rejection by itself
   }

@@ -4,6 +4,7 @@
  * review that went with it). Every refusal is a TypeError/RangeError with a code before anything
  * is done, and leaves the space as it was.
  */
+import { getEventListeners } from 'node:events';
 import { SimulatedSpace, UffdError } from '../../lib';
 import type { AddressSpace, VmaInfo } from '../../lib/engine';
 
@@ -156,6 +157,27 @@ describe('serve() on a 16K or 64K simulated space', () => {
     expect(seen).toEqual([size, size]);
     expect(errors).toEqual(['ERR_UFFD_HANDLER']);
     await server.stop();
+    uffd.close();
+  });
+
+  test('bad signals are refused, and a refused serve() leaves no abort listener behind', () => {
+    const sp = new SimulatedSpace();
+    const uffd = sp.userfaultfd();
+    // signal: 'x' used to throw V8's "signal.addEventListener is not a function".
+    for (const signal of ['x', 5, {}, { aborted: false }]) {
+      expect(refusal(() => uffd.serve(() => {}, { signal: signal as never }))).toEqual(TYPE);
+    }
+    const it = uffd.events();
+    const ac = new AbortController();
+    expect(refusal(() => uffd.serve(() => {}, { signal: ac.signal }))).toEqual({
+      cls: 'UffdError',
+      code: 'ERR_UFFD_ITERATOR_BUSY',
+    });
+    // The listener of the refused server used to stay; aborting then threw an uncaught
+    // TypeError from it (its `done` was never set) and the process died.
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    ac.abort();
+    void it.return();
     uffd.close();
   });
 });
