@@ -595,16 +595,22 @@ export class SimulatedSpace implements AddressSpace {
     return DONE;
   }
 
-  /** A thread's access to one page: faults (and waits on userfaults) until it can proceed. */
+  /**
+   * A thread's access to one page: faults (and waits on userfaults) until it can proceed. A
+   * monitor that wakes the thread without resolving its fault makes it fault again, forever, as
+   * on the kernel; the simulated thread then yields to the event loop every 64 faults, as a
+   * real thread would be preempted (it used to spin in microtasks, starving the JS thread, and
+   * gave up after 10^6 faults with an untyped Error).
+   */
   private async access(addr: number, write: boolean, tid: number): Promise<void> {
-    for (let n = 0; ; n++) {
+    for (let n = 1; ; n++) {
       const r = this.fault(addr, write, true);
       if (r === DONE) return;
       if (r === RETRY) continue;
       if (r === 'segv') throw signalError('SIGSEGV', addr);
       if (r === 'bus') throw signalError('SIGBUS', addr);
       await r.ctx.fault(addr, r.flags, tid);
-      if (n > 1e6) throw new Error('simulated fault loop');
+      if (n % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

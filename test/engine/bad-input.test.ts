@@ -24,6 +24,7 @@ function rejection(p: Promise<unknown>): Promise<{ cls: string; code: unknown }>
   );
 }
 
+const none = { cls: 'none', code: undefined };
 const TYPE = { cls: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' };
 const VALUE = { cls: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' };
 const RANGE = { cls: 'RangeError', code: 'ERR_OUT_OF_RANGE' };
@@ -178,6 +179,80 @@ describe('serve() on a 16K or 64K simulated space', () => {
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
     ac.abort();
     void it.return();
+    uffd.close();
+  });
+
+  test.each(['poison', 'zeropage'] as const)(
+    'a missing fault on a uffd-wp marker is resolved (onHandlerError %s), not woken forever',
+    async (policy) => {
+      // ZEROPAGE and POISON refuse to replace a uffd-wp marker (EEXIST, as on the kernel):
+      // serve() took that EEXIST for "someone else installed the page" and woke the thread,
+      // which faulted again, forever (1,000,000 faults, then an untyped Error in the model).
+      const sp = new SimulatedSpace();
+      const ps = sp.pageSize;
+      const uffd = sp.userfaultfd({ features: ['wpUnpopulated'] });
+      const a = sp.mmap(2 * ps);
+      uffd.register(a, 2 * ps, { missing: true, wp: true });
+      uffd.writeProtect(a, 2 * ps, true);
+      const errors: string[] = [];
+      const server = uffd.serve((_ev, { page, pageSize }) => void uffd.zeropage(page, pageSize), {
+        onError: (e) => errors.push(e.code),
+        onHandlerError: policy,
+      });
+      const r = await rejection(sp.read(a, 2));
+      expect(r).toEqual(policy === 'poison' ? { cls: 'UffdError', code: 'SIGBUS' } : none);
+      expect(errors).toEqual(['ERR_UFFD_HANDLER']);
+      expect(server.stats).toMatchObject({ faults: 2, eexist: 1, failed: 1 });
+      // The other page still has its marker; a fault there met EEXIST once, not twice.
+      expect(sp.pageInfo(a + ps, ps)[0]).toMatchObject({ swapped: true, uffdWp: true });
+      await server.stop();
+      uffd.close();
+    },
+  );
+
+  test('EEXIST from racing handlers on one read is still "woken, served"', async () => {
+    // Two threads fault the same page; both messages come in one read: the first handler
+    // installs it, the second meets EEXIST and wakes. No handler failure.
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const uffd = sp.userfaultfd();
+    const a = sp.mmap(ps);
+    uffd.register(a, ps);
+    const reads = [sp.read(a, 1), sp.read(a + 8, 1)];
+    await new Promise((r) => setImmediate(r));
+    const errors: string[] = [];
+    const server = uffd.serve((_ev, { page, pageSize }) => void uffd.zeropage(page, pageSize), {
+      onError: (e) => errors.push(e.code),
+      concurrency: 2,
+    });
+    expect((await Promise.all(reads)).map((b) => b[0])).toEqual([0, 0]);
+    expect(errors).toEqual([]);
+    expect(server.stats).toMatchObject({ faults: 2, handled: 1, eexist: 1, failed: 0 });
+    await server.stop();
+    uffd.close();
+  });
+});
+
+describe('a monitor that wakes without resolving', () => {
+  test('the faulting simulated thread faults again, yielding to the event loop', async () => {
+    // As on the kernel, a wake that resolves nothing makes the thread fault again. The model's
+    // thread used to spin in microtasks (timers starved) and reject after 10^6 faults.
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const uffd = sp.userfaultfd();
+    const a = sp.mmap(ps);
+    uffd.register(a, ps);
+    let faults = 0;
+    const server = uffd.serve(() => {
+      faults++;
+      uffd.wake(a, ps);
+    });
+    const read = sp.read(a, 1);
+    await new Promise((r) => setTimeout(r, 50)); // a timer fires: the loop yields
+    expect(faults).toBeGreaterThan(64);
+    await server.stop();
+    uffd.zeropage(a, ps);
+    expect([...(await read)]).toEqual([0]);
     uffd.close();
   });
 });

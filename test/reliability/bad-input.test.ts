@@ -99,6 +99,12 @@ describe('bad input', () => {
       reuse: refused('RangeError', 'ERR_OUT_OF_RANGE'),
       touched: 1,
     });
+    expect(byName['serve-wp-marker']).toEqual({
+      name: 'serve-wp-marker',
+      read: { ok: true, value: [0, 0] },
+      errors: ['ERR_UFFD_HANDLER'],
+      eexist: 1,
+    });
   }, 90000);
 
   test('calls from a Worker after the owner closed the uffd and unmapped the memory', async () => {
