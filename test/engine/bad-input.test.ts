@@ -178,7 +178,7 @@ describe('serve() on a 16K or 64K simulated space', () => {
     // TypeError from it (its `done` was never set) and the process died.
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
     ac.abort();
-    void it.return();
+    void it.return?.();
     uffd.close();
   });
 
