@@ -16,6 +16,7 @@ import {
   typeError,
 } from '../validate';
 import type { SpaceAdvice, SpaceMmapOptions, SpaceMremapOptions, SpaceProt } from './address-space';
+import type { SimulatedSpaceOptions } from './space';
 
 export const SPACE_PROTS: readonly SpaceProt[] = ['none', 'r', 'rw', 'rwx', 'rx'];
 export const SPACE_ADVICES: readonly SpaceAdvice[] = [
@@ -144,4 +145,63 @@ export function pageInfoArgs(addr: unknown, len: unknown, pageSize: number): [nu
     throw rangeError(`pageInfo() covers at most ${MAX_PAGEINFO_PAGES} pages; asked for ${pages}`);
   }
   return [a, l];
+}
+
+/**
+ * `new SimulatedSpace(options)`: the option names and values it takes (an unknown option, or a
+ * value of the wrong kind, used to be ignored or to build a space that failed later).
+ */
+export function spaceOptionsArgs(options: unknown): SimulatedSpaceOptions {
+  const o = checkOptions<SimulatedSpaceOptions>(options, 'options', [
+    'pageSize',
+    'profile',
+    'taskSize',
+    'thp',
+    'swap',
+    'mremapRelocateAnon',
+    'privileged',
+    'unprivilegedUserfaultfd',
+    'devAccess',
+    'userfaultfd',
+  ]);
+  const out: SimulatedSpaceOptions = {};
+  if (o.pageSize !== undefined) {
+    const ps = toU53(o.pageSize, 'pageSize');
+    if (![4096, 16384, 65536].includes(ps)) {
+      throw rangeError(`pageSize must be 4096, 16384 or 65536. Received ${ps}`);
+    }
+    out.pageSize = ps;
+  }
+  if (o.profile !== undefined)
+    out.profile = toChoice(o.profile, 'profile', ['6.18', 'rfc-2015'] as const);
+  if (o.taskSize !== undefined) {
+    const t = toU53(o.taskSize, 'taskSize');
+    const ps = out.pageSize ?? 4096;
+    if (t % ps !== 0 || t < 64 * ps) {
+      throw rangeError(`taskSize must be a multiple of the page size, at least 64 pages`);
+    }
+    out.taskSize = t;
+  }
+  if (o.thp !== undefined)
+    out.thp = toChoice(o.thp, 'thp', ['always', 'madvise', 'never'] as const);
+  for (const k of [
+    'swap',
+    'mremapRelocateAnon',
+    'privileged',
+    'devAccess',
+    'userfaultfd',
+  ] as const) {
+    if (o[k] !== undefined) out[k] = toBool(o[k], k);
+  }
+  if (o.unprivilegedUserfaultfd !== undefined) {
+    const v = o.unprivilegedUserfaultfd as unknown;
+    if (v !== 0 && v !== 1) {
+      throw typeError(
+        `The "unprivilegedUserfaultfd" option must be 0 or 1. Received ${describe(v)}`,
+        'ERR_INVALID_ARG_VALUE',
+      );
+    }
+    out.unprivilegedUserfaultfd = v;
+  }
+  return out;
 }

@@ -11,6 +11,7 @@
  * - pte markers show in pagemap as swap entries (PM_SWAP), the huge zero page as "file".
  */
 import { UffdError } from '../errors';
+import { toU53 } from '../validate';
 import type { OpenOptions, Userfaultfd } from '../userfaultfd';
 import type {
   AddressSpace,
@@ -76,6 +77,7 @@ import {
   protArg,
   rangeArgs,
   readArgs,
+  spaceOptionsArgs,
   vmaCountArgs,
   writeArgs,
   type MremapArgs,
@@ -206,15 +208,10 @@ export class SimulatedSpace implements AddressSpace {
   private remapEvent: { ctx: SimCtx; msg: Uint8Array } | null = null;
   private mmapBase: number;
 
-  constructor(options: SimulatedSpaceOptions = {}, machine?: SimMachine) {
+  constructor(options?: SimulatedSpaceOptions, machine?: SimMachine) {
+    options = spaceOptionsArgs(options);
     const pageSize = options.pageSize ?? machine?.pageSize ?? 4096;
-    if (![4096, 16384, 65536].includes(pageSize)) {
-      throw new RangeError('pageSize must be 4096, 16384 or 65536');
-    }
     const profile = options.profile ?? '6.18';
-    if (profile !== '6.18' && profile !== 'rfc-2015') {
-      throw new RangeError(`profile must be '6.18' or 'rfc-2015'`);
-    }
     this.pageSize = pageSize;
     this.pageShift = Math.log2(pageSize);
     this.pmdSize = (pageSize * pageSize) / 8;
@@ -1577,6 +1574,7 @@ export class SimulatedSpace implements AddressSpace {
 
   /** A MAP_HUGETLB mapping (huge page = PMD size): for the hugetlb rows (X8–X13). */
   mmapHugetlb(len: number): number {
+    len = toU53(len, 'len');
     if (len === 0 || len % this.pmdSize !== 0) fail(U.EINVAL, 'mmap');
     const addr = this.findGap(len, this.pmdSize);
     const flags = VM_READ | VM_WRITE | VM_MAYWRITE | VM_HUGETLB | VM_DONTEXPAND;
@@ -1603,7 +1601,7 @@ export class SimulatedSpace implements AddressSpace {
   /** KSM merges the pages of the range that have identical contents (X5). */
   ksmMerge(addr: number, len: number): void {
     const byContent = new Map<string, number>();
-    for (let a = addr; a < addr + len; a += this.pageSize) {
+    for (const a of this.mappedPages(addr, len)) {
       const vpn = this.vpn(a);
       const pi = Math.floor(vpn / this.pt.ptrs);
       const p0 = this.pt.pmd(pi);
@@ -1629,9 +1627,23 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   private forEachPage(addr: number, len: number, fn: (id: number) => void): void {
-    for (let a = addr; a < addr + len; a += this.pageSize) {
+    for (const a of this.mappedPages(addr, len)) {
       const id = this.pageId(a);
       if (id > 0) fn(id);
+    }
+  }
+
+  /**
+   * The page addresses of [addr, addr+len) that lie in a VMA (only those can map a page). The
+   * arguments are checked: pin('x', 5) used to loop forever on string concatenation, and a
+   * huge length visited every page of the range.
+   */
+  private *mappedPages(addr: number, len: number): Generator<number> {
+    [addr, len] = rangeArgs(addr, len);
+    const ps = this.pageSize;
+    for (const v of this.vmas.range(addr, addr + len)) {
+      const end = Math.min(v.end, addr + len);
+      for (let a = Math.max(v.start, Math.floor(addr / ps) * ps); a < end; a += ps) yield a;
     }
   }
 

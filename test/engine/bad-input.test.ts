@@ -5,7 +5,7 @@
  * is done, and leaves the space as it was.
  */
 import { getEventListeners } from 'node:events';
-import { SimulatedSpace, UffdError } from '../../lib';
+import { SimulatedSpace, UffdError, spaceOf } from '../../lib';
 import type { AddressSpace, VmaInfo } from '../../lib/engine';
 
 function refusal(fn: () => unknown): { cls: string; code: unknown } {
@@ -77,6 +77,26 @@ describe('AddressSpace methods refuse bad arguments with typed errors, changing 
     ['userfaultfd unknown option', () => sp.userfaultfd({ bogus: 1 } as never), VALUE],
     ["userfaultfd userModeOnly: 'x'", () => sp.userfaultfd({ userModeOnly: 'x' as never }), TYPE],
     ["userfaultfd features ['nope']", () => sp.userfaultfd({ features: ['nope' as never] }), VALUE],
+    // The simulation-only controls: pin('x', 5) looped forever (string concatenation), a huge
+    // length visited every page of the range.
+    ["pin('x', 5)", () => sp.pin('x' as never, 5), TYPE],
+    ['unpin(a, -1)', () => sp.unpin(a, -1), RANGE],
+    ['ksmMerge(a, NaN)', () => sp.ksmMerge(a, NaN), RANGE],
+    ['mmapHugetlb(NaN)', () => sp.mmapHugetlb(NaN), RANGE],
+    // The constructor ignored unknown options and took any value ({ taskSize: NaN } built a
+    // space where every mmap failed; pageSize 'x' threw a RangeError without a code).
+    [
+      "new SimulatedSpace({ pageSize: 'x' })",
+      () => new SimulatedSpace({ pageSize: 'x' as never }),
+      TYPE,
+    ],
+    ['new SimulatedSpace({ pageSize: 8192 })', () => new SimulatedSpace({ pageSize: 8192 }), RANGE],
+    ['new SimulatedSpace({ taskSize: NaN })', () => new SimulatedSpace({ taskSize: NaN }), RANGE],
+    ["new SimulatedSpace({ thp: 'x' })", () => new SimulatedSpace({ thp: 'x' as never }), VALUE],
+    ['new SimulatedSpace({ bogus: 1 })', () => new SimulatedSpace({ bogus: 1 } as never), VALUE],
+    ['new SimulatedSpace(5)', () => new SimulatedSpace(5 as never), TYPE],
+    // spaceOf() of anything answered kernelSpace().
+    ['spaceOf(5)', () => spaceOf(5 as never), TYPE],
   ])('%s', (_name, fn, expected) => {
     expect(refusal(fn)).toEqual(expected);
   });
@@ -121,6 +141,16 @@ describe('valid values the kernel side takes', () => {
     const e = await sp.read(sp.pageSize * 16, 1).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UffdError);
     expect(e).toMatchObject({ code: 'SIGSEGV', syscall: 'touch', address: sp.pageSize * 16 });
+  });
+
+  test('pin, unpin and ksmMerge of a huge range act on the mapped pages only', () => {
+    const sp = new SimulatedSpace();
+    const ps = sp.pageSize;
+    const a = sp.mmap(2 * ps, { populate: true });
+    sp.pin(0, sp.taskSize); // it used to visit 2^35 page addresses
+    sp.ksmMerge(0, sp.taskSize);
+    sp.unpin(0, sp.taskSize);
+    expect(sp.pageInfo(a, 2 * ps).map((p) => p.present)).toEqual([true, true]);
   });
 
   test('munmap of the whole address space is quick when little is mapped', () => {
