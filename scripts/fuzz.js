@@ -38,7 +38,7 @@ const fc = require('fast-check');
 const { makeSequences, opsOf, Sentinel } = require('./fuzz/calls');
 const { KernelSandbox, SimSandbox } = require('./fuzz/sandbox');
 const { Executor } = require('./fuzz/execute');
-const { Oracle, SimOracle } = require('./fuzz/oracle');
+const { Oracle, SimOracle, fdCount } = require('./fuzz/oracle');
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -174,7 +174,6 @@ function violation(kind, d, detail) {
 }
 
 const threadCount = () => fs.readdirSync('/proc/self/task').length;
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 
 /** The simulated fd tables a run may leave entries in: the run's space, the default process. */
 function simFds(sb) {
