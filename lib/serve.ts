@@ -13,7 +13,12 @@
  *   queue that first drains pending events and then runs the handler again, on the next
  *   turn of the loop, without waiting for a new message.
  * - EEXIST from a handler: someone else installed the page. The kernel does not wake on error,
- *   so the page is woken (UFFDIO_WAKE) and the fault counts as served.
+ *   so the page is woken (UFFDIO_WAKE) and the fault counts as served. Except when the woken
+ *   thread faults on that page again and the handler meets EEXIST again: then nothing is there
+ *   but a uffd-wp marker (WP_UNPOPULATED), which ZEROPAGE and POISON refuse to replace (spec
+ *   §3.5; COPY may), and waking it again would loop forever (as measured: 70k EEXIST wakes in 3 s
+ *   on the kernel). That is a handler failure: the marker is dropped and the fault resolved by
+ *   `onHandlerError`.
  * - Any other error: the fault is resolved by `onHandlerError` so the faulting thread does not
  *   sleep forever: 'poison' (default) installs a poison marker and the thread takes SIGBUS on its
  *   access (fail-loud: a failed handler never turns into silent zeros); 'zeropage' maps a zero
@@ -33,7 +38,7 @@ import type {
   UnmapEvent,
 } from './events';
 import type { Userfaultfd } from './userfaultfd';
-import { checkOptions, rangeError, toChoice, typeError } from './validate';
+import { checkOptions, describe, rangeError, toChoice, typeError } from './validate';
 
 export type NonFaultEvent = ForkEvent | RemapEvent | RemoveEvent | UnmapEvent | UnknownEvent;
 
@@ -82,6 +87,8 @@ const EAGAIN_RETRY_LIMIT = 1000;
 interface Pending {
   event: PagefaultEvent;
   attempt: number;
+  /** Which read(2) delivered the event (see `reads`). */
+  read: number;
   /** Set when the handler failed and the fallback resolution itself met EAGAIN. */
   failure?: unknown;
 }
@@ -110,6 +117,14 @@ export class FaultServer {
   private retryQueue: Pending[] = [];
   private retryTimer: (() => void) | undefined; // cancels the scheduled retry pass
   private retryPasses = 0;
+  /** read(2)s so far: each dispatched batch is one. */
+  private reads = 0;
+  /**
+   * Pages of missing faults woken after an EEXIST, with the read count at that moment. The wake
+   * removed every message still queued for the page, so a fault on it read later comes from a
+   * thread that faulted again after the wake.
+   */
+  private readonly eexistWoken = new Map<number, number>();
   private failure: unknown;
   private stopping = false;
 
@@ -143,12 +158,17 @@ export class FaultServer {
     }
     this.pageSize = pageSize;
     const signal = o.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw typeError(`The "signal" option must be an AbortSignal. Received ${describe(signal)}`);
+    }
+    // The iterator is taken now, so a second consumer fails at once (ERR_UFFD_ITERATOR_BUSY),
+    // and before the abort listener: a refused serve() must leave nothing subscribed (its
+    // listener once crashed the process when the signal aborted later: `done` was unset).
+    const it = uffd.events({ signal: this.ac.signal, batch: o.batch });
     if (signal !== undefined) {
       if (signal.aborted) this.stopping = true;
       else signal.addEventListener('abort', () => void this.stop().catch(() => {}), { once: true });
     }
-    // The iterator is taken now, so a second consumer fails at once (ERR_UFFD_ITERATOR_BUSY).
-    const it = uffd.events({ signal: this.ac.signal, batch: o.batch });
     this.done = this.loop(it);
     this.done.catch(() => {}); // surfaced through `done`; never an unhandled rejection by itself
   }
@@ -189,6 +209,7 @@ export class FaultServer {
   }
 
   private async dispatch(events: UffdEvent[]): Promise<void> {
+    const read = ++this.reads;
     for (const ev of events) {
       if (ev.type === 'pagefault') continue;
       this.stats.events++;
@@ -202,7 +223,7 @@ export class FaultServer {
       if (ev.type !== 'pagefault') continue;
       this.stats.faults++;
       await this.slot();
-      this.start({ event: ev, attempt: 0 });
+      this.start({ event: ev, attempt: 0, read });
     }
   }
 
@@ -225,6 +246,7 @@ export class FaultServer {
       .then(
         () => {
           this.stats.handled++;
+          this.eexistWoken.delete(context.page);
         },
         (err: unknown) => this.failed(p, err),
       )
@@ -238,11 +260,23 @@ export class FaultServer {
   private failed(p: Pending, err: unknown): void {
     const page = this.pageOf(p.event);
     if (this.uffd.closed) return; // closing woke every fault: nothing left to resolve
+    let marker = false;
     if (p.failure === undefined && err instanceof UffdError) {
       if (err.code === 'EEXIST') {
-        this.stats.eexist++;
-        this.safeWake(page);
-        return;
+        const missing = p.event.kind === 'missing';
+        const wokenAt = this.eexistWoken.get(page);
+        if (!missing || wokenAt === undefined || p.read <= wokenAt) {
+          if (missing) {
+            if (this.eexistWoken.size >= 4096) this.eexistWoken.clear();
+            this.eexistWoken.set(page, this.reads);
+          }
+          this.stats.eexist++;
+          this.safeWake(page);
+          return;
+        }
+        // Faulted again after the EEXIST wake, EEXIST again: a uffd-wp marker (see above).
+        this.eexistWoken.delete(page);
+        marker = true;
       }
       if (err.code === 'EAGAIN') {
         this.retry(p, undefined);
@@ -253,7 +287,10 @@ export class FaultServer {
     const cause = p.failure ?? err;
     let how: string;
     try {
-      how = this.fallback(p.event, page);
+      how = this.fallback(p.event, page, marker);
+      if (marker) {
+        how = `it kept faulting on a uffd-wp marker, which ZEROPAGE and POISON cannot replace (EEXIST): the marker was dropped and ${how}`;
+      }
     } catch (e) {
       if (e instanceof UffdError && e.code === 'EAGAIN') {
         this.retry(p, cause);
@@ -278,9 +315,20 @@ export class FaultServer {
     }
   }
 
-  /** Resolves a fault whose handler failed; returns what was done. */
-  private fallback(ev: PagefaultEvent, page: number): string {
+  /**
+   * Resolves a fault whose handler failed; returns what was done. `marker`: the page holds a
+   * uffd-wp marker that ZEROPAGE and POISON cannot replace: it is dropped first (an unprotect
+   * of a marker removes it, spec §3.7), without waking, so the thread wakes to the result.
+   */
+  private fallback(ev: PagefaultEvent, page: number, marker = false): string {
     const ps = this.pageSize;
+    if (marker) {
+      try {
+        this.uffd.writeProtect(page, ps, false, { dontWake: true });
+      } catch {
+        // not write-protectable: there was no marker to drop, the policy below says EEXIST
+      }
+    }
     try {
       if (ev.kind === 'wp') {
         this.uffd.writeProtect(page, ps, false);
@@ -314,7 +362,7 @@ export class FaultServer {
       return;
     }
     this.stats.retries++;
-    this.retryQueue.push({ event: p.event, attempt: p.attempt + 1, failure });
+    this.retryQueue.push({ event: p.event, attempt: p.attempt + 1, read: p.read, failure });
     if (this.retryTimer !== undefined) return;
     // First pass on the next turn; if passes keep meeting EAGAIN, back off to 1 ms steps (the
     // thread that raised the event decrements mmap_changing only after it wakes).

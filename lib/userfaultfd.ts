@@ -227,23 +227,8 @@ export class Userfaultfd {
    *   ERR_UFFD_UNSUPPORTED when a requested feature is not offered by this kernel.
    */
   static open(options?: OpenOptions): Userfaultfd {
-    const opts = checkOptions<OpenOptions>(options, 'options', [
-      'features',
-      'userModeOnly',
-      'backend',
-      'moveEmulation',
-    ]);
-    const backend = opts.backend ?? 'kernel';
-    if (!['auto', 'kernel', 'simulated'].includes(backend)) {
-      throw typeError(`The "backend" option must be 'auto', 'kernel' or 'simulated'`);
-    }
-    const userModeOnly =
-      opts.userModeOnly === undefined ? true : toBool(opts.userModeOnly, 'userModeOnly');
-    checkFeatures(opts.features);
-    const moveEmulation = opts.moveEmulation ?? 'auto';
-    if (!['auto', 'always', 'never'].includes(moveEmulation)) {
-      throw typeError(`The "moveEmulation" option must be 'auto', 'always' or 'never'`);
-    }
+    const opts = checkOpenOptions(options);
+    const { backend, userModeOnly, moveEmulation } = opts;
     if (backend === 'simulated') return simulatedOpen(opts);
     try {
       return Userfaultfd.openKernel(opts.features, userModeOnly, moveEmulation);
@@ -662,7 +647,7 @@ export class Userfaultfd {
     this.live();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { FaultServer } = require('./serve') as typeof import('./serve');
-    return new FaultServer(this, handler, options ?? {}, native().pageSize());
+    return new FaultServer(this, handler, options ?? {}, this.pageSize());
   }
 
   /**
@@ -687,6 +672,17 @@ export class Userfaultfd {
     const { NativeResolver } = require('./resolver') as typeof import('./resolver');
     this.resolver = new NativeResolver(this, options);
     return this.resolver;
+  }
+
+  /**
+   * The page size of the memory this uffd serves: the system's, or its simulated space's (which
+   * may be 16K or 64K, and needs no addon).
+   */
+  private pageSize(): number {
+    if (this.backend === 'kernel') return native().pageSize();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { simulatedSpaceOf } = require('./engine/open') as typeof import('./engine/open');
+    return simulatedSpaceOf(this)?.pageSize ?? 4096;
   }
 
   /** @internal run fn when this uffd closes (event streams, resolvers). */
@@ -806,6 +802,34 @@ function hasProcFs(): boolean {
 }
 
 /** The features option: an array of known feature names ('move', 'bit17'), checked up front. */
+/**
+ * @internal The checks of `Userfaultfd.open()`'s options, shared with the simulated spaces'
+ * `userfaultfd()` (lib/engine/open.ts) so that both refuse the same values the same way.
+ */
+export function checkOpenOptions(
+  options: unknown,
+): Partial<OpenOptions> &
+  Required<Pick<OpenOptions, 'backend' | 'userModeOnly' | 'moveEmulation'>> {
+  const opts = checkOptions<OpenOptions>(options, 'options', [
+    'features',
+    'userModeOnly',
+    'backend',
+    'moveEmulation',
+  ]);
+  const backend = opts.backend ?? 'kernel';
+  if (!['auto', 'kernel', 'simulated'].includes(backend)) {
+    throw typeError(`The "backend" option must be 'auto', 'kernel' or 'simulated'`);
+  }
+  const userModeOnly =
+    opts.userModeOnly === undefined ? true : toBool(opts.userModeOnly, 'userModeOnly');
+  checkFeatures(opts.features);
+  const moveEmulation = opts.moveEmulation ?? 'auto';
+  if (!['auto', 'always', 'never'].includes(moveEmulation)) {
+    throw typeError(`The "moveEmulation" option must be 'auto', 'always' or 'never'`);
+  }
+  return { features: opts.features, backend, userModeOnly, moveEmulation };
+}
+
 function checkFeatures(features: unknown): void {
   if (features === undefined) return;
   if (!Array.isArray(features)) {

@@ -2,30 +2,43 @@
 'use strict';
 // Property-based fuzzing of the public API with fast-check (issue 7, "Bad input").
 //
-//   node scripts/fuzz.js [--calls 10000] [--seed N] [--path P] [--run-length 200] [--shrink]
+//   node scripts/fuzz.js [--backend kernel|simulated] [--calls 10000] [--seed N] [--path P]
+//                        [--run-length 200] [--page-size 4096|16384|65536|all] [--shrink]
 //   FUZZ_CALLS=100000 node scripts/fuzz.js          # the long mode (npm run fuzz:long)
 //
 // Each run builds a fresh sandbox (scripts/fuzz/sandbox.js) and five uffds, makes `run-length`
 // random calls (scripts/fuzz/calls.js: wrong types, NaN, negative, unsafe and huge integers,
 // BigInt, unknown options, throwing getters, ranges past mappings, use after close and unmap,
-// two iterators, ...), then closes everything. Properties checked:
+// two iterators, ...), then closes everything.
+//
+// --backend kernel (default): this process's memory through the addon. --backend simulated:
+// a fresh SimulatedSpace per run (lib/engine; --page-size 4096, 16384, 65536, or all: each run
+// draws one), uffds from space.userfaultfd(), mm calls, read and write on the space, plus
+// serve(), fork(), new SimulatedSpace(), pin/unpin/ksmMerge/mmapHugetlb, spaceOf() and the
+// space's queries; the calls that need the real process (touch threads, fromFd, Mapping, the
+// addon's mm.* and probes) are not drawn (the summary's `notDrawn`). The model runs on the JS
+// thread only, so there each call is bracketed by two snapshots taken in its own turn, and a
+// query (vmaInfo, getters, spaceOf, ...) is checked to change nothing even when it succeeds.
+// Properties checked:
 // - no crash (the parent test runs this in a child: a crash is a signal exit);
 // - every error is a TypeError or RangeError with a `code`, or a UffdError with a `code`
 //   (errors thrown by the caller's own getters propagate unchanged);
 // - a refused call changes nothing: VMAs, registrations (VmFlags), page presence, fds (see
 //   scripts/fuzz/oracle.js), except where the kernel documents partial progress (bytesDone > 0,
 //   a batch's earlier entries, mprotect/madvise/mlock over several VMAs, MAP_FIXED);
-// - no hang: after close() every touch() and every next() settles; no thread or fd is left.
+// - no hang: after close() every touch() and every next() settles; no thread or fd is left (on
+//   the simulated backend: no simulated fd either, and every operation waiting for an event
+//   completes).
 // Prints one JSON summary line; exits 1 on a violation. Every call is appended to $FUZZ_LOG
 // before it runs, so the last line names the call if the process dies.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const fc = require('fast-check');
-const { makeSequences, Sentinel } = require('./fuzz/calls');
-const { KernelSandbox } = require('./fuzz/sandbox');
+const { makeSequences, opsOf, Sentinel } = require('./fuzz/calls');
+const { KernelSandbox, SimSandbox } = require('./fuzz/sandbox');
 const { Executor } = require('./fuzz/execute');
-const { Oracle } = require('./fuzz/oracle');
+const { Oracle, SimOracle, fdCount } = require('./fuzz/oracle');
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +49,21 @@ function arg(name, def) {
 
 const distDir = process.env.USERFAULTFD_DIST || path.join(__dirname, '..', 'dist');
 const u = require(distDir);
-const native = require(path.join(distDir, 'binding.js')).native();
+const backend = arg('backend', 'kernel');
+if (backend !== 'kernel' && backend !== 'simulated') {
+  throw new Error(`--backend must be 'kernel' or 'simulated', not ${backend}`);
+}
+const simulated = backend === 'simulated';
+// The simulated target needs no addon (the engine runs anywhere).
+const native = simulated ? null : require(path.join(distDir, 'binding.js')).native();
+// Simulated: --page-size 4096, 16384, 65536, or 'all' (the default: each run draws one).
+const pageSizeArg = simulated ? String(arg('page-size', 'all')) : String(u.pageSize);
+const pageSizes = pageSizeArg === 'all' ? [4096, 16384, 65536] : [Number(pageSizeArg)];
+if (!pageSizes.every((p) => [4096, 16384, 65536].includes(p))) {
+  throw new Error(`--page-size must be 4096, 16384, 65536 or all, not ${pageSizeArg}`);
+}
+// simulatedProcess(): where Userfaultfd.open({ backend: 'simulated' }) opens (not exported).
+const engine = require(path.join(distDir, 'engine'));
 
 const totalCalls = Number(arg('calls', process.env.FUZZ_CALLS || 10000));
 const runLength = Number(arg('run-length', 200));
@@ -53,12 +80,12 @@ const seed =
     : Number(seedArg);
 const replayPath = arg('path', undefined);
 const shrink = arg('shrink', false) === true;
-const backend = arg('backend', 'kernel');
 const logPath = process.env.FUZZ_LOG || path.join(os.tmpdir(), `uffd-fuzz-${process.pid}.log`);
 const logFd = fs.openSync(logPath, 'w');
 
 const stats = {
   backend,
+  pageSize: pageSizeArg,
   seed,
   calls: 0,
   runs: 0,
@@ -70,6 +97,11 @@ const stats = {
   vmaChecks: 0,
   errors: {},
   ops: {},
+  /** Ops of the other backend's table that this one never draws. */
+  notDrawn: opsOf(pageSizes[0], backend).notDrawn,
+  /** Runs per page size. */
+  pageSizes: {},
+  ms: 0,
   violations: [],
 };
 
@@ -96,6 +128,8 @@ function typed(e) {
 }
 
 const MM_OPS = new Set(['mmap', 'munmap', 'mprotect', 'madvise', 'mlock', 'munlock', 'mremap']);
+/** Calls after which holes punched in R are refilled (simControl: mmapHugetlb + munmap). */
+const REPAIR_OPS = new Set([...MM_OPS, 'simControl']);
 const PER_VMA_OPS = new Set([
   ...MM_OPS,
   'mapMadvise',
@@ -104,6 +138,9 @@ const PER_VMA_OPS = new Set([
   'mapUnlock',
   'writeProtect',
 ]);
+
+/** Calls that must change nothing even when they succeed (checked on the simulated backend). */
+const PURE_OPS = new Set(['getters', 'spaceQuery', 'spaceOf', 'newSpace']);
 
 /** Calls that act on VMAs: their refusals are also checked against smaps (registrations). */
 const VMA_OPS = new Set([
@@ -136,47 +173,20 @@ function violation(kind, d, detail) {
   return `${kind}: ${JSON.stringify(v.call, replacer)}\n${v.detail}`;
 }
 
-/**
- * The addon's task threads ("uffd-task", native/threads.cc): how many exist and how many sleep
- * in handle_userfault. Quiescent: each pending touch has a thread and every such thread is
- * blocked in a fault, so nothing changes the sandbox until a call wakes one.
- */
-function taskThreads() {
-  let all = 0;
-  let blocked = 0;
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    try {
-      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() !== 'uffd-task') continue;
-      all++;
-      if (fs.readFileSync(`/proc/self/task/${t}/wchan`, 'utf8') === 'handle_userfault') blocked++;
-    } catch {
-      // the thread exited
-    }
-  }
-  return { all, blocked };
-}
-
-async function quiesce(ex, deadlineMs = 5000) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const t = taskThreads();
-    if (t.all === t.blocked && t.blocked >= ex.pendingTouches.size) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
 const threadCount = () => fs.readdirSync('/proc/self/task').length;
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 
-async function runSequence(calls, oracle, base) {
+/** The simulated fd tables a run may leave entries in: the run's space, the default process. */
+function simFds(sb) {
+  return sb.space.sys.fds.size + engine.simulatedProcess().sys.fds.size;
+}
+
+async function runSequence({ ps: pageSize, calls }, kernelOracle, base) {
   stats.runs++;
-  if (backend !== 'kernel') {
-    // The simulated backend (lib/engine) plugs in here with a sandbox over its SimulatedSpace.
-    throw new Error(`backend ${backend}: no sandbox yet (see scripts/fuzz/sandbox.js)`);
-  }
-  const sb = new KernelSandbox(u, native);
+  stats.pageSizes[pageSize] = (stats.pageSizes[pageSize] ?? 0) + 1;
+  const sb = simulated ? new SimSandbox(u, pageSize) : new KernelSandbox(u, native);
   sb.setup();
+  const oracle = simulated ? new SimOracle(sb.space) : kernelOracle;
+  const simBase = simulated ? engine.simulatedProcess().sys.fds.size : 0;
   const ex = new Executor(u, native, sb);
   ex.setupUffds();
   let failure = null;
@@ -186,14 +196,16 @@ async function runSequence(calls, oracle, base) {
       const d = calls[i];
       fs.writeSync(logFd, `${stats.runs}.${i} ${JSON.stringify(d, replacer)}\n`);
       stats.calls++;
+      Atomics.add(heartbeat, 0, 1);
       const opStats = (stats.ops[d.op] ??= { calls: 0, ok: 0, refused: 0 });
       opStats.calls++;
-      if (!(await quiesce(ex))) {
+      if (!(await sb.quiesce(ex))) {
         failure = violation('stuck', d, 'touch threads neither finished nor blocked in a fault');
         break;
       }
-      const withVmas = VMA_OPS.has(d.op);
-      if (snap === null || (withVmas && snap.s.vmas === undefined)) {
+      // Simulated: every call gets a fresh "before" in its own turn, VMAs included (cheap).
+      const withVmas = simulated || VMA_OPS.has(d.op);
+      if (simulated || snap === null || (withVmas && snap.s.vmas === undefined)) {
         const spaces = sb.spaces();
         snap = { spaces, s: oracle.snapshot(spaces, withVmas) };
       }
@@ -207,7 +219,11 @@ async function runSequence(calls, oracle, base) {
         threw = true;
         err = e;
       }
-      if (MM_OPS.has(d.op)) sb.repair();
+      // Simulated: "after" in the same turn, before the sandbox repair (nothing else has run).
+      const pure = simulated && !threw && PURE_OPS.has(d.op);
+      const syncAfter =
+        simulated && (threw || pure) ? oracle.snapshot(snap.spaces, withVmas) : undefined;
+      if (REPAIR_OPS.has(d.op)) sb.repair();
       for (const { what, err: ae } of ex.asyncOutcomes.splice(0)) {
         const k = errKey(ae);
         stats.errors[k] = (stats.errors[k] ?? 0) + 1;
@@ -218,11 +234,18 @@ async function runSequence(calls, oracle, base) {
       if (!threw) {
         if (res !== null && typeof res === 'object' && 'skipped' in res) {
           stats.skipped++;
+          opStats.skipped = (opStats.skipped ?? 0) + 1;
           continue;
         }
         if (res !== null && typeof res === 'object' && 'async' in res) stats.async++;
         else stats.ok++;
         opStats.ok++;
+        if (pure) {
+          stats.stateChecks++;
+          stats.vmaChecks++;
+          const diff = Oracle.diff(snap.s, syncAfter, pageSize);
+          if (diff !== '') failure = violation('state-changed', d, `a query changed:\n${diff}`);
+        }
         snap = null;
         continue;
       }
@@ -241,22 +264,20 @@ async function runSequence(calls, oracle, base) {
         snap = null;
         continue;
       }
-      if (!(await quiesce(ex))) {
+      if (!simulated && !(await sb.quiesce(ex))) {
         failure = violation('stuck', d, 'after a refused call');
         break;
       }
-      const after = oracle.snapshot(snap.spaces, withVmas);
+      const after = syncAfter ?? oracle.snapshot(snap.spaces, withVmas);
       stats.stateChecks++;
-      const diff = Oracle.diff(snap.s, after, u.pageSize, ex.sourcesRead);
+      const diff = Oracle.diff(snap.s, after, pageSize, ex.sourcesRead);
       if (withVmas) stats.vmaChecks++;
       if (diff !== '') {
         const spaces = snap.spaces.map(([a, b]) => `[0x${a.toString(16)}, 0x${b.toString(16)})`);
-        const pending =
-          [...ex.touchInfo.values()].join('; ') + ` threads ${JSON.stringify(taskThreads())}`;
         failure = violation(
           'state-changed',
           d,
-          `${errKey(err)}: ${err.message}\n${diff}\nspaces: ${spaces.join(' ')}\npending: ${pending}`,
+          `${errKey(err)}: ${err.message}\n${diff}\nspaces: ${spaces.join(' ')}\npending: ${sb.pendingInfo(ex)}`,
         );
         break;
       }
@@ -273,9 +294,27 @@ async function runSequence(calls, oracle, base) {
   }
   const stuck = await ex.teardown(5000);
   if (failure === null && (stuck.touches > 0 || stuck.nexts > 0)) {
-    failure = violation('hang', undefined, `after close(): ${JSON.stringify(stuck)} unsettled`);
+    const what = `after close(): ${JSON.stringify(stuck)} unsettled: ${sb.pendingInfo(ex)}`;
+    failure = violation('hang', undefined, what);
   }
-  sb.teardown();
+  if (simulated) {
+    // Every operation that waited for a non-cooperative event completed when the uffds closed
+    // (userfaultfd_release), and every simulated fd was closed.
+    let timer;
+    const settled = await Promise.race([
+      sb.space.settled().then(() => true),
+      new Promise((r) => (timer = setTimeout(() => r(false), 5000))),
+    ]);
+    clearTimeout(timer);
+    if (failure === null && !settled) {
+      failure = violation('hang', undefined, 'an operation waiting for an event never completed');
+    }
+    if (failure === null && simFds(sb) !== simBase) {
+      const left = simFds(sb) - simBase;
+      failure = violation('sim-fd-leak', undefined, `${left} simulated fds left open`);
+    }
+  }
+  await sb.teardown();
   const deadline = Date.now() + 5000;
   while (threadCount() > base.threads && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 5));
@@ -293,32 +332,49 @@ async function runSequence(calls, oracle, base) {
  * If the JS thread ever sleeps in a userfaultfd wait (a fault, or a non-cooperative event the
  * harness should not have raised), nothing in this thread can report it: a Worker watches its
  * wchan and aborts with the last call logged, rather than letting the run hang until a timeout.
+ * It also watches the call counter (`heartbeat`): no new call for 60 s means the JS thread spins
+ * or waits forever (a loop in the simulated engine, a promise the runner awaits that never
+ * settles), reported the same way.
  */
+const heartbeat = new Int32Array(new SharedArrayBuffer(4));
+
 function startSelfWatchdog() {
   const { Worker } = require('worker_threads');
   const w = new Worker(
     `const fs = require('fs');
-     const { workerData: d } = require('worker_threads');
+     const { workerData: d, parentPort } = require('worker_threads');
      let since = 0;
+     let beat = -1;
+     let still = 0;
+     const lastCalls = () => fs.readFileSync(d.log, 'utf8').trimEnd().split('\\n').slice(-3).join('\\n');
      // One fd held open and re-read with pread: opening the file every second would change the
      // fd count the oracle compares around each call of the JS thread.
      const fd = fs.openSync('/proc/self/task/' + d.tid + '/wchan', 'r');
      const buf = Buffer.alloc(128);
+     parentPort.postMessage('ready'); // the fd is open: the fd baseline may be taken
      setInterval(() => {
        let w = '';
        try { w = buf.toString('utf8', 0, fs.readSync(fd, buf, 0, buf.length, 0)); } catch {}
        const stuck = w === 'handle_userfault' || w.startsWith('userfaultfd_');
        since = stuck ? since + 1 : 0;
        if (since >= 10) {
-         const log = fs.readFileSync(d.log, 'utf8').trimEnd().split('\\n').slice(-3).join('\\n');
-         fs.writeSync(2, 'fuzz: the JS thread is blocked in ' + w + ' for 10 s; last calls:\\n' + log + '\\n');
+         fs.writeSync(2, 'fuzz: the JS thread is blocked in ' + w + ' for 10 s; last calls:\\n' + lastCalls() + '\\n');
          process.kill(process.pid, 'SIGABRT'); // (process.abort() is not available in Workers)
        }
+       const b = Atomics.load(d.heartbeat, 0);
+       still = b === beat ? still + 1 : 0;
+       beat = b;
+       if (still >= 60) {
+         fs.writeSync(2, 'fuzz: no call for 60 s; last calls:\\n' + lastCalls() + '\\n');
+         process.kill(process.pid, 'SIGABRT');
+       }
      }, 1000);`,
-    { eval: true, workerData: { tid: process.pid, log: logPath } },
+    { eval: true, workerData: { tid: process.pid, log: logPath, heartbeat } },
   );
+  // Resolved once the worker holds its fd ('online' came before the open: on a loaded machine
+  // the open then landed inside the first run, as "fds: 37 -> 38" around a refused call).
   return new Promise((resolve) =>
-    w.once('online', () => {
+    w.once('message', () => {
       w.unref();
       resolve();
     }),
@@ -326,10 +382,18 @@ function startSelfWatchdog() {
 }
 
 async function main() {
+  const t0 = Date.now();
   await startSelfWatchdog();
-  const oracle = new Oracle(u.pageSize);
+  const oracle = simulated ? null : new Oracle(u.pageSize);
   // Warm up what allocates once (addon, a touch thread, the event machinery).
-  {
+  if (simulated) {
+    const sp = new u.SimulatedSpace();
+    const w = sp.userfaultfd();
+    const it = w.events();
+    await it.return();
+    w.close();
+    sp.exit();
+  } else {
     const w = u.Userfaultfd.open();
     const m = u.Mapping.anonymous(u.pageSize);
     await u.touch(m.address, 1);
@@ -340,7 +404,9 @@ async function main() {
   }
   await new Promise((r) => setTimeout(r, 100));
   const base = { fds: fdCount(), threads: threadCount() };
-  const sequences = makeSequences(u.pageSize, runLength);
+  const bySize = (ps) => makeSequences(ps, runLength, backend).map((calls) => ({ ps, calls }));
+  const sequences =
+    pageSizes.length === 1 ? bySize(pageSizes[0]) : fc.constantFrom(...pageSizes).chain(bySize);
   const numRuns = Math.max(1, Math.ceil(totalCalls / runLength));
   const params = { numRuns, seed, endOnFailure: !shrink };
   if (typeof replayPath === 'string') params.path = replayPath;
@@ -348,10 +414,10 @@ async function main() {
   let lastFailure;
   try {
     await fc.assert(
-      fc.asyncProperty(sequences, async (calls) => {
+      fc.asyncProperty(sequences, async (run) => {
         let failure;
         try {
-          failure = await runSequence(calls, oracle, base);
+          failure = await runSequence(run, oracle, base);
         } catch (e) {
           failure = violation('runner', undefined, e?.stack ?? e);
         }
@@ -365,7 +431,8 @@ async function main() {
   } catch (e) {
     error = e;
   }
-  oracle.close();
+  oracle?.close();
+  stats.ms = Date.now() - t0;
   process.stdout.write(`${JSON.stringify(stats, replacer)}\n`);
   if (error !== null) {
     const head = String(error.message).split('\n').slice(0, 2).join('\n');

@@ -6,10 +6,18 @@
  */
 import type { OpenOptions, Userfaultfd } from '../userfaultfd';
 
-export type SpaceProt = 'none' | 'r' | 'rw' | 'rwx';
+export type SpaceProt = 'none' | 'r' | 'rw' | 'rwx' | 'rx';
 
 export type SpaceAdvice =
-  'dontneed' | 'dontfork' | 'dofork' | 'hugepage' | 'nohugepage' | 'pageout' | 'remove';
+  | 'normal'
+  | 'dontneed'
+  | 'dontfork'
+  | 'dofork'
+  | 'hugepage'
+  | 'nohugepage'
+  | 'pageout'
+  | 'cold'
+  | 'remove';
 
 export interface SpaceMmapOptions {
   prot?: SpaceProt;
@@ -70,6 +78,12 @@ export interface VmaInfo {
   uffd: { missing: boolean; wp: boolean; minor: boolean };
 }
 
+/**
+ * Addresses and lengths are safe non-negative integers (Numbers, or BigInts in that range). On
+ * both backends a value of the wrong type or an unknown option is a TypeError, a number that is
+ * not a safe non-negative integer a RangeError (lib/engine/space-args.ts), before anything is
+ * done; what the kernel refuses is a UffdError with its errno.
+ */
 export interface AddressSpace {
   readonly pageSize: number;
   /** 'kernel' for kernelSpace(), 'simulated' for SimulatedSpace. */
@@ -84,7 +98,10 @@ export interface AddressSpace {
   mremap(addr: number, oldLen: number, newLen: number, options?: SpaceMremapOptions): number;
   /** fork(2): the child shares the pages (not MADV_DONTFORK ones) until killed. */
   fork(): Promise<ForkedChild>;
-  /** Reads memory the way a thread would (faults included); never on the JS thread. */
+  /**
+   * Reads memory the way a thread would (faults included); never on the JS thread. An access to
+   * unmapped or poisoned memory rejects with a UffdError 'SIGSEGV' or 'SIGBUS' (its `address`).
+   */
   read(addr: number, len: number): Promise<Uint8Array>;
   /** Writes memory the way a thread would (faults included). */
   write(addr: number, data: Uint8Array): Promise<void>;
@@ -101,6 +118,6 @@ export interface AddressSpace {
    * registration (/proc/self/smaps on the kernel side).
    */
   vmaInfo(start: number, len: number): VmaInfo[];
-  /** pagemap state of each page of [addr, addr+len). */
+  /** pagemap state of each page of [addr, addr+len) (at most 2^20 pages: RangeError beyond). */
   pageInfo(addr: number, len: number): PageInfo[];
 }

@@ -18,6 +18,18 @@ import type {
 } from './address-space';
 import { decodePage, readMaps, readPagemap, readSmaps } from './procfs';
 import { UffdError } from '../errors';
+import {
+  adviceArg,
+  mlockArgs,
+  mmapArgs,
+  mremapArgs,
+  pageInfoArgs,
+  protArg,
+  rangeArgs,
+  readArgs,
+  vmaCountArgs,
+  writeArgs,
+} from './space-args';
 
 class KernelSpace implements AddressSpace {
   readonly kind = 'kernel' as const;
@@ -27,35 +39,33 @@ class KernelSpace implements AddressSpace {
     this.pageSize = native().pageSize();
   }
 
-  mmap(len: number, options: SpaceMmapOptions = {}): number {
-    return mm.mmap(len, {
-      prot: options.prot ?? 'rw',
-      shared: options.shared,
-      populate: options.populate,
-      fixed: options.fixed,
-    });
+  // The arguments are checked by lib/engine/space-args.ts, as SimulatedSpace checks them.
+  mmap(len: number, options?: SpaceMmapOptions): number {
+    const o = mmapArgs(len, options);
+    return mm.mmap(o.len, { prot: o.prot, shared: o.shared, populate: o.populate, fixed: o.fixed });
   }
   munmap(addr: number, len: number): void {
-    mm.munmap(addr, len);
+    mm.munmap(...rangeArgs(addr, len));
   }
   mprotect(addr: number, len: number, prot: SpaceProt): void {
-    mm.mprotect(addr, len, prot);
+    mm.mprotect(...rangeArgs(addr, len), protArg(prot));
   }
   mlock(addr: number, len: number, options?: { onFault?: boolean }): void {
-    mm.mlock(addr, len, options);
+    mm.mlock(...rangeArgs(addr, len), mlockArgs(options));
   }
   munlock(addr: number, len: number): void {
-    mm.munlock(addr, len);
+    mm.munlock(...rangeArgs(addr, len));
   }
   madvise(addr: number, len: number, advice: SpaceAdvice): void {
-    mm.madvise(addr, len, advice);
+    mm.madvise(...rangeArgs(addr, len), adviceArg(advice));
   }
-  mremap(addr: number, oldLen: number, newLen: number, options: SpaceMremapOptions = {}): number {
-    return mm.mremap(addr, oldLen, newLen, {
-      mayMove: options.mayMove === true || options.fixed !== undefined,
-      fixed: options.fixed,
-      dontUnmap: options.dontUnmap,
-      relocateAnon: options.relocateAnon,
+  mremap(addr: number, oldLen: number, newLen: number, options?: SpaceMremapOptions): number {
+    const o = mremapArgs(addr, oldLen, newLen, options);
+    return mm.mremap(o.addr, o.oldLen, o.newLen, {
+      mayMove: o.mayMove,
+      fixed: o.fixed,
+      dontUnmap: o.dontUnmap,
+      relocateAnon: o.relocateAnon,
     });
   }
   async fork(): Promise<ForkedChild> {
@@ -73,22 +83,24 @@ class KernelSpace implements AddressSpace {
       },
     };
   }
-  read(addr: number, len: number): Promise<Uint8Array> {
-    return readMemory(addr, len);
+  async read(addr: number, len: number): Promise<Uint8Array> {
+    return readMemory(...readArgs(addr, len));
   }
-  write(addr: number, data: Uint8Array): Promise<void> {
-    return writeMemory(addr, data);
+  async write(addr: number, data: Uint8Array): Promise<void> {
+    return writeMemory(...writeArgs(addr, data));
   }
   userfaultfd(options?: OpenOptions): Userfaultfd {
     return Userfaultfd.open({ ...options, backend: 'kernel' });
   }
   vmaCount(start?: number, len?: number): number {
+    const r = vmaCountArgs(start, len);
     const maps = readMaps();
-    if (start === undefined) return maps.length;
-    const end = start + (len ?? 0);
-    return maps.filter((e) => e.start < end && e.end > start).length;
+    if (r === undefined) return maps.length;
+    const [s, end] = [r[0], r[0] + r[1]];
+    return maps.filter((e) => e.start < end && e.end > s).length;
   }
   vmaInfo(start: number, len: number): VmaInfo[] {
+    [start, len] = rangeArgs(start, len, 'start');
     const end = start + len;
     return readSmaps()
       .filter((e) => e.start < end && e.end > start)
@@ -105,6 +117,7 @@ class KernelSpace implements AddressSpace {
   }
   pageInfo(addr: number, len: number): PageInfo[] {
     const ps = this.pageSize;
+    [addr, len] = pageInfoArgs(addr, len, ps);
     const first = Math.floor(addr / ps);
     const n = Math.ceil((addr + len) / ps) - first;
     const entries = readPagemap(first, n);

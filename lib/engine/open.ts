@@ -4,8 +4,8 @@
  * `Userfaultfd` class.
  */
 import { UffdError } from '../errors';
-import { FEATURE_BITS, type FeatureName, featureBit, featureMask, featureNames } from '../features';
-import { Userfaultfd, type OpenOptions } from '../userfaultfd';
+import { FEATURE_BITS, type FeatureName, featureMask, featureNames } from '../features';
+import { Userfaultfd, checkOpenOptions, type OpenOptions } from '../userfaultfd';
 import { SimRawUffd } from './sim-raw';
 import { SimulatedSpace } from './space';
 import type { SimKernel } from './sys';
@@ -24,20 +24,18 @@ export function simulatedProcess(): SimulatedSpace {
 
 const spaces = new WeakMap<Userfaultfd, SimulatedSpace>();
 
-/** Opens a userfaultfd on a simulated space with the kernel's semantics (errors included). */
+/**
+ * Opens a userfaultfd on a simulated space with the kernel's semantics (errors included). The
+ * options are checked as `Userfaultfd.open()` checks them; `backend` and `moveEmulation` are
+ * accepted and have no effect (the uffd is on this space, whose MOVE is its profile's).
+ */
 export function openOnSpace(
   space: SimulatedSpace,
-  options: Partial<OpenOptions>,
+  options: Partial<OpenOptions> | undefined,
   reason?: UffdError,
 ): Userfaultfd {
-  const userModeOnly = options.userModeOnly ?? true;
-  for (const f of options.features ?? []) {
-    if (typeof f !== 'string' || featureBit(f) === undefined) {
-      const e = new TypeError(`Unknown feature name ${String(f)}`);
-      (e as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
-      throw e;
-    }
-  }
+  const opts = checkOpenOptions(options);
+  const userModeOnly = opts.userModeOnly;
   const sys = space.sys;
   const flags = U.O_CLOEXEC | U.O_NONBLOCK | (userModeOnly ? U.UFFD_USER_MODE_ONLY : 0);
   const openFd = (): { fd: number; via: 'syscall' | 'user-mode-only' | 'dev' } => {
@@ -54,10 +52,10 @@ export function openOnSpace(
   sys.close(probe.fd);
   if (pret < 0) throw UffdError.fromErrno(pret, { syscall: 'ioctl', request: 'UFFDIO_API' });
   let want: bigint;
-  if (options.features === undefined) {
+  if (opts.features === undefined) {
     want = available & (1n << BigInt(FEATURE_BITS.threadId));
   } else {
-    want = featureMask(options.features);
+    want = featureMask(opts.features);
     const missing = featureNames(want & ~available);
     if (missing.length > 0) {
       throw new UffdError(

@@ -1,5 +1,6 @@
 /** Which AddressSpace a Userfaultfd serves: its simulated space, or the real process. */
-import type { Userfaultfd } from '../userfaultfd';
+import { Userfaultfd } from '../userfaultfd';
+import { describe, typeError } from '../validate';
 import type { AddressSpace } from './address-space';
 import { kernelSpace } from './kernel-space';
 import { simulatedSpaceOf } from './open';
@@ -10,5 +11,8 @@ import { simulatedSpaceOf } from './open';
  * or fell back to the simulated engine.
  */
 export function spaceOf(uffd: Userfaultfd): AddressSpace {
+  if (!(uffd instanceof Userfaultfd)) {
+    throw typeError(`The "uffd" argument must be a Userfaultfd. Received ${describe(uffd)}`);
+  }
   return simulatedSpaceOf(uffd) ?? kernelSpace();
 }

@@ -11,6 +11,7 @@
  * - pte markers show in pagemap as swap entries (PM_SWAP), the huge zero page as "file".
  */
 import { UffdError } from '../errors';
+import { toU53 } from '../validate';
 import type { OpenOptions, Userfaultfd } from '../userfaultfd';
 import type {
   AddressSpace,
@@ -67,6 +68,20 @@ import {
   VmaList,
 } from './vma';
 import { SimKernel } from './sys';
+import {
+  adviceArg,
+  mlockArgs,
+  mmapArgs,
+  mremapArgs,
+  pageInfoArgs,
+  protArg,
+  rangeArgs,
+  readArgs,
+  spaceOptionsArgs,
+  vmaCountArgs,
+  writeArgs,
+  type MremapArgs,
+} from './space-args';
 
 export type Profile = '6.18' | 'rfc-2015';
 
@@ -115,22 +130,25 @@ export class SimMachine {
   }
 }
 
-/** A thread-like access failure, shaped like lib/touch.ts's. */
-function signalError(signal: 'SIGSEGV' | 'SIGBUS', address: number): Error {
-  const e = new Error(`${signal} accessing 0x${address.toString(16)}`);
-  Object.assign(e, { code: signal, address });
-  return e;
+/** A thread-like access failure: the same UffdError as lib/touch.ts's readMemory() rejects with. */
+function signalError(signal: 'SIGSEGV' | 'SIGBUS', address: number): UffdError {
+  return new UffdError(signal, `${signal} accessing 0x${address.toString(16)}`, undefined, {
+    syscall: 'touch',
+    address,
+  });
 }
 
 function fail(errno: number, syscall: string, address?: number): never {
   throw UffdError.fromErrno(-errno, { syscall, address });
 }
 
+/** Indexed only with a prot that protArg() accepted (never with a key of Object.prototype). */
 const PROT_BITS: Record<SpaceProt, number> = {
   none: 0,
   r: VM_READ,
   rw: VM_READ | VM_WRITE,
   rwx: VM_READ | VM_WRITE | VM_EXEC,
+  rx: VM_READ | VM_EXEC,
 };
 
 /** The outcome of one fault on one page. */
@@ -143,6 +161,25 @@ type FaultResult =
 
 const DONE = 0;
 const RETRY = 1;
+
+/**
+ * The keys of `table` in [first, last), ascending (a snapshot: callers free entries). Walks the
+ * index range when it is short, else the keys: an munmap of a huge mostly empty range must not
+ * visit every PMD block of it (2^25 of them for 64 TiB).
+ */
+function blocksIn(
+  table: ReadonlyMap<number, unknown> | ReadonlySet<number>,
+  first: number,
+  last: number,
+): number[] {
+  const out: number[] = [];
+  if (last - first <= 4 * table.size + 64) {
+    for (let i = first; i < last; i++) if (table.has(i)) out.push(i);
+    return out;
+  }
+  for (const k of table.keys()) if (k >= first && k < last) out.push(k);
+  return out.sort((a, b) => a - b);
+}
 
 export class SimulatedSpace implements AddressSpace {
   readonly kind = 'simulated' as const;
@@ -171,15 +208,10 @@ export class SimulatedSpace implements AddressSpace {
   private remapEvent: { ctx: SimCtx; msg: Uint8Array } | null = null;
   private mmapBase: number;
 
-  constructor(options: SimulatedSpaceOptions = {}, machine?: SimMachine) {
+  constructor(options?: SimulatedSpaceOptions, machine?: SimMachine) {
+    options = spaceOptionsArgs(options);
     const pageSize = options.pageSize ?? machine?.pageSize ?? 4096;
-    if (![4096, 16384, 65536].includes(pageSize)) {
-      throw new RangeError('pageSize must be 4096, 16384 or 65536');
-    }
     const profile = options.profile ?? '6.18';
-    if (profile !== '6.18' && profile !== 'rfc-2015') {
-      throw new RangeError(`profile must be '6.18' or 'rfc-2015'`);
-    }
     this.pageSize = pageSize;
     this.pageShift = Math.log2(pageSize);
     this.pmdSize = (pageSize * pageSize) / 8;
@@ -317,9 +349,9 @@ export class SimulatedSpace implements AddressSpace {
   zapRange(start: number, end: number, reclaim: boolean): void {
     const ps = this.pageSize;
     const ptrs = this.pt.ptrs;
-    for (let pi = Math.floor(start / this.pmdSize); pi * this.pmdSize < end; pi++) {
-      const p = this.pt.pmd(pi);
-      if (p === undefined) continue;
+    const last = Math.ceil(end / this.pmdSize);
+    for (const pi of blocksIn(this.pt.pmds, Math.floor(start / this.pmdSize), last)) {
+      const p = this.pt.pmd(pi)!;
       const bs = pi * this.pmdSize;
       const zs = Math.max(start, bs);
       const ze = Math.min(end, bs + this.pmdSize);
@@ -346,12 +378,14 @@ export class SimulatedSpace implements AddressSpace {
     const next = this.vmas.findFrom(end);
     const floor = prev?.end ?? 0;
     const ceiling = next?.start ?? this.taskSize;
-    for (let pi = Math.floor(start / this.pmdSize); pi * this.pmdSize < end; pi++) {
+    const last = Math.ceil(end / this.pmdSize);
+    for (const pi of blocksIn(this.pt.pmds, Math.floor(start / this.pmdSize), last)) {
       const bs = pi * this.pmdSize;
       if (bs >= floor && bs + this.pmdSize <= ceiling) this.pt.freeTable(pi);
     }
     const pudSize = this.pmdSize * this.pt.ptrs;
-    for (let ui = Math.floor(start / pudSize); ui * pudSize < end; ui++) {
+    const lastUi = Math.ceil(end / pudSize);
+    for (const ui of blocksIn(this.pt.pmdTables, Math.floor(start / pudSize), lastUi)) {
       const bs = ui * pudSize;
       if (bs >= floor && bs + pudSize <= ceiling) this.pt.pmdTables.delete(ui);
     }
@@ -558,16 +592,22 @@ export class SimulatedSpace implements AddressSpace {
     return DONE;
   }
 
-  /** A thread's access to one page: faults (and waits on userfaults) until it can proceed. */
+  /**
+   * A thread's access to one page: faults (and waits on userfaults) until it can proceed. A
+   * monitor that wakes the thread without resolving its fault makes it fault again, forever, as
+   * on the kernel; the simulated thread then yields to the event loop every 64 faults, as a
+   * real thread would be preempted (it used to spin in microtasks, starving the JS thread, and
+   * gave up after 10^6 faults with an untyped Error).
+   */
   private async access(addr: number, write: boolean, tid: number): Promise<void> {
-    for (let n = 0; ; n++) {
+    for (let n = 1; ; n++) {
       const r = this.fault(addr, write, true);
       if (r === DONE) return;
       if (r === RETRY) continue;
       if (r === 'segv') throw signalError('SIGSEGV', addr);
       if (r === 'bus') throw signalError('SIGBUS', addr);
       await r.ctx.fault(addr, r.flags, tid);
-      if (n > 1e6) throw new Error('simulated fault loop');
+      if (n % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -596,6 +636,7 @@ export class SimulatedSpace implements AddressSpace {
   // AddressSpace: memory access
 
   async read(addr: number, len: number): Promise<Uint8Array> {
+    [addr, len] = readArgs(addr, len);
     const out = new Uint8Array(len);
     const tid = this.machine.nextTid++;
     let off = 0;
@@ -614,6 +655,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   async write(addr: number, data: Uint8Array): Promise<void> {
+    [addr, data] = writeArgs(addr, data);
     const tid = this.machine.nextTid++;
     let off = 0;
     while (off < data.length) {
@@ -697,14 +739,14 @@ export class SimulatedSpace implements AddressSpace {
     fail(U.ENOMEM, 'mmap');
   }
 
-  mmap(len: number, options: SpaceMmapOptions = {}): number {
-    const prot = options.prot ?? 'rw';
-    if (!(prot in PROT_BITS)) throw new TypeError(`bad prot ${String(prot)}`);
-    if (len === 0) fail(U.EINVAL, 'mmap');
-    const l = this.pageAlign(len);
+  mmap(len: number, options?: SpaceMmapOptions): number {
+    const o = mmapArgs(len, options);
+    const prot = o.prot;
+    if (o.len === 0) fail(U.EINVAL, 'mmap');
+    const l = this.pageAlign(o.len);
     let addr: number;
-    if (options.fixed !== undefined) {
-      addr = options.fixed;
+    if (o.fixed !== undefined) {
+      addr = o.fixed;
       if (!this.aligned(addr)) fail(U.EINVAL, 'mmap');
       if (addr + l > this.taskSize) fail(U.ENOMEM, 'mmap');
       this.unmapRange(addr, addr + l);
@@ -712,7 +754,7 @@ export class SimulatedSpace implements AddressSpace {
       // Anonymous mappings of a PMD multiple are PMD-aligned (thp_get_unmapped_area, 6.7+).
       addr = this.findGap(l, l % this.pmdSize === 0 ? this.pmdSize : this.pageSize);
     }
-    const shared = options.shared === true;
+    const shared = o.shared;
     let flags = PROT_BITS[prot] | VM_MAYWRITE;
     let file = 0;
     let pgoff = addr / this.pageSize;
@@ -730,7 +772,7 @@ export class SimulatedSpace implements AddressSpace {
     } else {
       this.vmas.insertMerged(v);
     }
-    if (options.populate === true) this.populate(addr, addr + l, true);
+    if (o.populate) this.populate(addr, addr + l, true);
     return addr;
   }
 
@@ -792,6 +834,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   munmap(addr: number, len: number): void {
+    [addr, len] = rangeArgs(addr, len);
     if (!this.aligned(addr) || len === 0) fail(U.EINVAL, 'munmap', addr);
     const l = this.pageAlign(len);
     if (addr + l > this.taskSize) fail(U.EINVAL, 'munmap', addr);
@@ -831,7 +874,8 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   mprotect(addr: number, len: number, prot: SpaceProt): void {
-    if (!(prot in PROT_BITS)) throw new TypeError(`bad prot ${String(prot)}`);
+    [addr, len] = rangeArgs(addr, len);
+    prot = protArg(prot);
     if (!this.aligned(addr)) fail(U.EINVAL, 'mprotect', addr);
     if (len === 0) return;
     const end = addr + this.pageAlign(len);
@@ -862,12 +906,14 @@ export class SimulatedSpace implements AddressSpace {
     for (const [s, e] of toPopulate) this.populate(s, e, true);
   }
 
-  mlock(addr: number, len: number, options: { onFault?: boolean } = {}): void {
+  mlock(addr: number, len: number, options?: { onFault?: boolean }): void {
+    [addr, len] = rangeArgs(addr, len);
+    const { onFault } = mlockArgs(options);
     const start = Math.floor(addr / this.pageSize) * this.pageSize;
     const l = this.pageAlign(len + (addr - start));
     if (l === 0) return;
-    const lockBits = VM_LOCKED | (options.onFault === true ? VM_LOCKONFAULT : 0);
-    const syscall = options.onFault === true ? 'mlock2' : 'mlock';
+    const lockBits = VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0);
+    const syscall = onFault ? 'mlock2' : 'mlock';
     this.modifyFlags(start, start + l, syscall, (v) =>
       (v.flags & (VM_SPECIAL | VM_HUGETLB)) !== 0
         ? v.flags
@@ -880,6 +926,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   munlock(addr: number, len: number): void {
+    [addr, len] = rangeArgs(addr, len);
     const start = Math.floor(addr / this.pageSize) * this.pageSize;
     const l = this.pageAlign(len + (addr - start));
     if (l === 0) return;
@@ -887,6 +934,8 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   madvise(addr: number, len: number, advice: SpaceAdvice): void {
+    [addr, len] = rangeArgs(addr, len);
+    advice = adviceArg(advice);
     if (!this.aligned(addr)) fail(U.EINVAL, 'madvise', addr);
     const l = this.pageAlign(len);
     if (len !== 0 && l === 0) fail(U.EINVAL, 'madvise', addr);
@@ -930,9 +979,13 @@ export class SimulatedSpace implements AddressSpace {
       } else if (advice === 'remove') {
         if ((v0.flags & VM_LOCKED) !== 0 || v0.anonymous) fail(U.EINVAL, 'madvise', addr);
         this.removeEventThen(v0, s, e, () => this.punchHole(v0, s, e));
-      } else {
-        throw new TypeError(`unknown advice ${String(advice)}`);
+      } else if (advice === 'cold') {
+        // can_madv_lru_vma(); deactivating pages changes nothing this model keeps.
+        if ((v0.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) !== 0) {
+          fail(U.EINVAL, 'madvise', addr);
+        }
       }
+      // 'normal' clears the read-ahead hints (VM_RAND_READ, VM_SEQ_READ), not modelled.
     }
     if (unmapped || pos < end) fail(U.ENOMEM, 'madvise', addr);
   }
@@ -1012,12 +1065,13 @@ export class SimulatedSpace implements AddressSpace {
    * VMAs and gaps: each VMA piece moves on its own, a uffd-armed one stops it with EFAULT
    * (pieces before it stay moved), and a range starting in a gap is EFAULT.
    */
-  mremap(addr: number, oldLen: number, newLen: number, options: SpaceMremapOptions = {}): number {
+  mremap(addr: number, oldLen: number, newLen: number, options?: SpaceMremapOptions): number {
+    const o = mremapArgs(addr, oldLen, newLen, options);
     const sink: { ctx: SimCtx; msg: Uint8Array }[] = [];
     this.eventSink = sink;
     this.remapEvent = null;
     try {
-      return this.doMremap(addr, oldLen, newLen, options);
+      return this.doMremap(o.addr, o.oldLen, o.newLen, o);
     } finally {
       this.eventSink = null;
       const remap = this.remapEvent as { ctx: SimCtx; msg: Uint8Array } | null;
@@ -1027,16 +1081,11 @@ export class SimulatedSpace implements AddressSpace {
     }
   }
 
-  private doMremap(
-    addr: number,
-    oldLen: number,
-    newLen: number,
-    options: SpaceMremapOptions,
-  ): number {
-    const relocate = options.relocateAnon === true;
-    const fixed = options.fixed;
-    const mayMove = options.mayMove === true || fixed !== undefined;
-    const dontUnmap = options.dontUnmap === true;
+  private doMremap(addr: number, oldLen: number, newLen: number, o: MremapArgs): number {
+    const relocate = o.relocateAnon;
+    const fixed = o.fixed;
+    const mayMove = o.mayMove;
+    const dontUnmap = o.dontUnmap;
     if (relocate && !this.machine.opts.mremapRelocateAnon) fail(U.EINVAL, 'mremap', addr);
     if (dontUnmap && (!mayMove || oldLen !== newLen)) fail(U.EINVAL, 'mremap', addr);
     if (!this.aligned(addr)) fail(U.EINVAL, 'mremap', addr);
@@ -1392,15 +1441,17 @@ export class SimulatedSpace implements AddressSpace {
   userfaultfd(options?: OpenOptions): Userfaultfd {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { openOnSpace } = require('./open') as typeof import('./open');
-    return openOnSpace(this, options ?? {});
+    return openOnSpace(this, options);
   }
 
   vmaCount(start?: number, len?: number): number {
-    if (start === undefined) return this.vmas.length;
-    return this.vmas.range(start, start + (len ?? 0)).length;
+    const r = vmaCountArgs(start, len);
+    if (r === undefined) return this.vmas.length;
+    return this.vmas.range(r[0], r[0] + r[1]).length;
   }
 
   vmaInfo(start: number, len: number): VmaInfo[] {
+    [start, len] = rangeArgs(start, len, 'start');
     return this.vmas.range(start, start + len).map((v) => ({
       start: v.start,
       end: v.end,
@@ -1419,6 +1470,7 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   pageInfo(addr: number, len: number): PageInfo[] {
+    [addr, len] = pageInfoArgs(addr, len, this.pageSize);
     const out: PageInfo[] = [];
     const ps = this.pageSize;
     for (let a = Math.floor(addr / ps) * ps; a < addr + len; a += ps) {
@@ -1522,6 +1574,7 @@ export class SimulatedSpace implements AddressSpace {
 
   /** A MAP_HUGETLB mapping (huge page = PMD size): for the hugetlb rows (X8–X13). */
   mmapHugetlb(len: number): number {
+    len = toU53(len, 'len');
     if (len === 0 || len % this.pmdSize !== 0) fail(U.EINVAL, 'mmap');
     const addr = this.findGap(len, this.pmdSize);
     const flags = VM_READ | VM_WRITE | VM_MAYWRITE | VM_HUGETLB | VM_DONTEXPAND;
@@ -1548,7 +1601,7 @@ export class SimulatedSpace implements AddressSpace {
   /** KSM merges the pages of the range that have identical contents (X5). */
   ksmMerge(addr: number, len: number): void {
     const byContent = new Map<string, number>();
-    for (let a = addr; a < addr + len; a += this.pageSize) {
+    for (const a of this.mappedPages(addr, len)) {
       const vpn = this.vpn(a);
       const pi = Math.floor(vpn / this.pt.ptrs);
       const p0 = this.pt.pmd(pi);
@@ -1574,9 +1627,23 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   private forEachPage(addr: number, len: number, fn: (id: number) => void): void {
-    for (let a = addr; a < addr + len; a += this.pageSize) {
+    for (const a of this.mappedPages(addr, len)) {
       const id = this.pageId(a);
       if (id > 0) fn(id);
+    }
+  }
+
+  /**
+   * The page addresses of [addr, addr+len) that lie in a VMA (only those can map a page). The
+   * arguments are checked: pin('x', 5) used to loop forever on string concatenation, and a
+   * huge length visited every page of the range.
+   */
+  private *mappedPages(addr: number, len: number): Generator<number> {
+    [addr, len] = rangeArgs(addr, len);
+    const ps = this.pageSize;
+    for (const v of this.vmas.range(addr, addr + len)) {
+      const end = Math.min(v.end, addr + len);
+      for (let a = Math.max(v.start, Math.floor(addr / ps) * ps); a < end; a += ps) yield a;
     }
   }
 

@@ -1,8 +1,13 @@
 'use strict';
 // The fuzzed calls: a fast-check arbitrary of abstract call descriptors (plain data, so a
-// failing sequence prints and replays), and `execute(ctx, desc)`, which resolves a descriptor
-// against the sandbox and makes the call. Descriptors name spaces, not addresses (see
-// sandbox.js), and each call resolves them with the spaces it may safely act on.
+// failing sequence prints and replays); execute.js resolves a descriptor against the sandbox
+// and makes the call. Descriptors name spaces, not addresses (see sandbox.js), and each call
+// resolves them with the spaces it may safely act on.
+//
+// One table of calls serves both backends: an entry marked `only: 'kernel'` needs the real
+// process (native threads, fds, Mapping objects, the addon's mm.* and probes) and is not drawn
+// for the simulated backend; `only: 'simulated'` entries exist on the simulated target only
+// (kept out of the kernel's draw so its sequences, and so its CI seed, stay what they were).
 const fc = require('fast-check');
 
 /** Thrown by hostile options objects' getters: propagating it is correct, not a bug. */
@@ -101,7 +106,7 @@ function junkOf(j) {
  * argument: a run is drawn with jw 1, 4 or 12, so some sequences are mostly valid (registered
  * ranges, copies, moves, EEXIST races, events) and others mostly garbage.
  */
-function makeArbitraries(ps, jw) {
+function callTable(ps, jw, backend) {
   const V = 20;
   const pick = (good, bad) =>
     fc.oneof({ weight: V, arbitrary: good }, { weight: jw, arbitrary: bad });
@@ -218,9 +223,17 @@ function makeArbitraries(ps, jw) {
     junk.map((j) => ({ j })),
   );
 
-  const call = (op, fields) => fc.record({ op: fc.constant(op), ...fields });
-  const weighted = (w, arb) => ({ weight: w, arbitrary: arb });
-  return fc.oneof(
+  const names = new Map();
+  const call = (op, fields) => {
+    const arb = fc.record({ op: fc.constant(op), ...fields });
+    names.set(arb, op);
+    return arb;
+  };
+  const weighted = (w, arb, only) => ({ weight: w, arbitrary: arb, only, op: names.get(arb) });
+  const kernelOnly = 'kernel';
+  const simOnly = 'simulated';
+  const fn = pick(fc.constant('fn'), junk);
+  const table = [
     weighted(
       2,
       call('open', {
@@ -231,7 +244,7 @@ function makeArbitraries(ps, jw) {
         }),
       }),
     ),
-    weighted(1, call('fromFd', { fd: fdSpec, o: opts({ features }) })),
+    weighted(1, call('fromFd', { fd: fdSpec, o: opts({ features }) }), kernelOnly),
     weighted(
       8,
       call('register', { u, a: addr, l: len, o: opts({ missing: bool, wp: bool, minor: bool }) }),
@@ -330,6 +343,7 @@ function makeArbitraries(ps, jw) {
         l: mapLen,
         o: opts({ prot, shared: bool, hugepage: bool, dontFork: bool, align, populate: bool }),
       }),
+      kernelOnly,
     ),
     weighted(
       1,
@@ -337,32 +351,38 @@ function makeArbitraries(ps, jw) {
         l: mapLen,
         o: opts({ prot, hugepage: bool, name: fc.oneof(fc.string({ maxLength: 300 }), junk) }),
       }),
+      kernelOnly,
     ),
     weighted(
       2,
       call('attach', { a: fc.oneof(addr, fc.record({ t: fc.constant('stale'), i: m })), l: len }),
+      kernelOnly,
     ),
-    weighted(1, call('alias', { m, o: opts({ prot }) })),
-    weighted(2, call('buffer', { m })),
-    weighted(2, call('mapMadvise', { m, adv: advice, off, len: off })),
-    weighted(2, call('mapProtect', { m, prot, off, len: off })),
-    weighted(1, call('mapLock', { m, o: opts({ onFault: bool }), off, len: off })),
-    weighted(1, call('mapUnlock', { m, off, len: off })),
-    weighted(2, call('mapUnmap', { m })),
-    weighted(2, call('useView', { i: fc.nat(15) })),
+    weighted(1, call('alias', { m, o: opts({ prot }) }), kernelOnly),
+    weighted(2, call('buffer', { m }), kernelOnly),
+    weighted(2, call('mapMadvise', { m, adv: advice, off, len: off }), kernelOnly),
+    weighted(2, call('mapProtect', { m, prot, off, len: off }), kernelOnly),
+    weighted(1, call('mapLock', { m, o: opts({ onFault: bool }), off, len: off }), kernelOnly),
+    weighted(1, call('mapUnlock', { m, off, len: off }), kernelOnly),
+    weighted(2, call('mapUnmap', { m }), kernelOnly),
+    weighted(2, call('useView', { i: fc.nat(15) }), kernelOnly),
     weighted(
       2,
       call('mmap', {
         l: len,
-        o: opts({
-          prot,
-          shared: bool,
-          fixed: addr,
-          populate: bool,
-          noreserve: bool,
-          fd: mmapFd,
-          offset: off,
-        }),
+        // AddressSpace.mmap() (simulated) takes these four; mm.mmap() also fd, offset, noreserve.
+        o:
+          backend === 'kernel'
+            ? opts({
+                prot,
+                shared: bool,
+                fixed: addr,
+                populate: bool,
+                noreserve: bool,
+                fd: mmapFd,
+                offset: off,
+              })
+            : opts({ prot, shared: bool, fixed: addr, populate: bool }),
       }),
     ),
     weighted(2, call('munmap', { a: addr, l: len })),
@@ -379,7 +399,7 @@ function makeArbitraries(ps, jw) {
         o: opts({ mayMove: bool, fixed: addr, dontUnmap: bool, relocateAnon: bool }),
       }),
     ),
-    weighted(1, call('mmMisc', { which: fc.nat(2) })),
+    weighted(1, call('mmMisc', { which: fc.nat(2) }), kernelOnly),
     weighted(
       4,
       call('touch', {
@@ -387,6 +407,7 @@ function makeArbitraries(ps, jw) {
         l: len,
         o: opts({ write: bool, stride: num(3 * ps), value: num(300) }),
       }),
+      kernelOnly,
     ),
     weighted(3, call('readMemory', { a: addr, l: len })),
     weighted(
@@ -397,16 +418,88 @@ function makeArbitraries(ps, jw) {
         bad: fc.oneof({ weight: 5, arbitrary: fc.constant(null) }, junk),
       }),
     ),
-    weighted(1, call('probe', { q: bool })),
+    weighted(1, call('probe', { q: bool }), kernelOnly),
+    // uffd.serve(handler, options): h picks the handler (0 zeropage, 1 copy, 2 throws, 3 does
+    // nothing); onError/onEvent 'fn' are functions the executor supplies.
+    weighted(
+      3,
+      call('serve', {
+        u,
+        h: fc.nat(3),
+        o: opts({
+          concurrency: num(4),
+          onHandlerError: pick(fc.constantFrom('poison', 'zeropage'), junk),
+          onError: fn,
+          onEvent: fn,
+          signal,
+          batch: num(100),
+        }),
+      }),
+      simOnly,
+    ),
+    weighted(1, call('serveStop', { i: fc.nat(7) }), simOnly),
+    // AddressSpace queries (which 3: vmaCount() of everything).
+    weighted(2, call('spaceQuery', { which: fc.nat(3), a: addr, l: len }), simOnly),
+    weighted(1, call('fork', {}), simOnly),
+    // new SimulatedSpace(options), then a map/register/zeropage on it; and the simulation-only
+    // controls (0 pin, 1 unpin, 2 ksmMerge, 3 mmapHugetlb) and spaceOf() on the sandbox space.
+    weighted(
+      1,
+      call('newSpace', {
+        o: opts({
+          pageSize: pick(fc.constantFrom(4096, 16384, 65536), fc.oneof(fc.constant(8192), junk)),
+          profile: pick(fc.constantFrom('6.18', 'rfc-2015'), junk),
+          taskSize: pick(fc.constantFrom(2 ** 47, 2 ** 48, 2 ** 40), junk),
+          thp: pick(fc.constantFrom('always', 'madvise', 'never'), junk),
+          swap: bool,
+          privileged: bool,
+          unprivilegedUserfaultfd: pick(fc.constantFrom(0, 1), junk),
+          devAccess: bool,
+          userfaultfd: bool,
+          mremapRelocateAnon: bool,
+        }),
+      }),
+      simOnly,
+    ),
+    weighted(2, call('simControl', { which: fc.nat(3), a: addr, l: len }), simOnly),
+    weighted(
+      1,
+      call('spaceOf', { u, bad: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, junk) }),
+      simOnly,
+    ),
+  ];
+  return table.filter((e) => e.only === undefined || e.only === backend);
+}
+
+function makeArbitraries(ps, jw, backend = 'kernel') {
+  return fc.oneof(
+    ...callTable(ps, jw, backend).map(({ weight, arbitrary }) => ({ weight, arbitrary })),
   );
 }
 
+/** The ops drawn for `backend`, and those of the other backend that it never draws. */
+function opsOf(ps, backend) {
+  const mine = callTable(ps, 1, backend).map((e) => e.op);
+  const other = backend === 'kernel' ? 'simulated' : 'kernel';
+  const notDrawn = callTable(ps, 1, other)
+    .map((e) => e.op)
+    .filter((op) => !mine.includes(op));
+  return { drawn: mine, notDrawn };
+}
+
 /** Sequences of `length` calls, each sequence drawn at one junk level. */
-function makeSequences(ps, length) {
-  const levels = [1, 4, 12].map((jw) => makeArbitraries(ps, jw));
+function makeSequences(ps, length, backend = 'kernel') {
+  const levels = [1, 4, 12].map((jw) => makeArbitraries(ps, jw, backend));
   return fc
     .nat(levels.length - 1)
     .chain((i) => fc.array(levels[i], { minLength: length, maxLength: length }));
 }
 
-module.exports = { makeArbitraries, makeSequences, junkOf, Sentinel, EVENT_FEATURES };
+module.exports = {
+  makeArbitraries,
+  makeSequences,
+  junkOf,
+  Sentinel,
+  EVENT_FEATURES,
+  opsOf,
+};

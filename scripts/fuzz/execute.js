@@ -3,13 +3,17 @@
 // that keeps the runner safe: which uffds may register where, which ranges an uffd with
 // non-cooperative events has registered (munmap, mremap, MAP_FIXED and madvise(DONTNEED|REMOVE)
 // of those would block the JS thread until the event is read, so they are not issued), pending
-// touches and event iterators.
+// touches and event iterators. The sandbox decides what differs between backends: `sb.mm` is
+// mm.* or the SimulatedSpace, `sb.read`/`sb.write` readMemory/writeMemory or the space's, and
+// `sb.kernelFaultsBlock`/`sb.eventsBlock` say whether those blocking hazards exist at all.
 const fs = require('fs');
 const { junkOf, Sentinel, EVENT_FEATURES } = require('./calls');
 
 const MAX_UFFDS = 12;
 const MAX_PENDING_TOUCHES = 12;
 const MAX_ITERATORS = 8;
+const MAX_SERVERS = 8;
+const MAX_FORKS = 4;
 
 function isJunkSpec(x) {
   return (
@@ -68,9 +72,9 @@ function overlaps(a, l, s, e) {
 class Executor {
   constructor(u, native, sb) {
     this.u = u;
-    this.b = native;
+    this.b = native; // null for the simulated backend
     this.sb = sb;
-    this.ps = u.pageSize;
+    this.ps = sb.ps;
     this.uffds = []; // { uffd, cls: 'umo' | 'full' | 'other', file: { evented, ranges, wrappers } }
     this.iterators = []; // { it, entry, pending: Promise | null }
     this.controllers = [new AbortController(), new AbortController(), new AbortController()];
@@ -81,19 +85,34 @@ class Executor {
     this.views = []; // { buf, owner: Mapping | undefined }
     this.asyncOutcomes = []; // errors from settled async calls, checked by the runner
     this.sourcesRead = []; // [addr, len] a COPY of the current call reads
+    this.servers = []; // serve() servers
+    this.forks = 0;
+    this.closing = false; // teardown started: FORK events' uffds are closed, not adopted
+    this.settled = 0; // async calls settled so far (progress, for the simulated quiesce)
+  }
+
+  /** Something that changes while async work runs (SimSandbox.quiesce waits for it to stop). */
+  progress() {
+    return `${this.settled}/${this.pendingTouches.size}/${this.pendingNexts.size}`;
+  }
+
+  /** A uffd on the sandbox's memory. */
+  openUffd(options) {
+    if (this.sb.kind === 'kernel') return this.u.Userfaultfd.open(options);
+    return this.sb.space.userfaultfd(options);
   }
 
   setupUffds() {
-    const U = this.u.Userfaultfd;
-    this.addUffd(U.open(), 'umo', false);
-    this.addUffd(U.open({ features: ['threadId', 'exactAddress', 'wpUnpopulated'] }), 'umo', false);
+    const open = (o) => this.openUffd(o);
+    this.addUffd(open(), 'umo', false);
+    this.addUffd(open({ features: ['threadId', 'exactAddress', 'wpUnpopulated'] }), 'umo', false);
     this.addUffd(
-      U.open({ features: ['eventRemove', 'eventUnmap', 'eventRemap', 'threadId'] }),
+      open({ features: ['eventRemove', 'eventUnmap', 'eventRemap', 'threadId'] }),
       'umo',
       true,
     );
-    this.addUffd(U.open({ userModeOnly: false }), 'full', false);
-    this.addUffd(U.open({ features: ['sigbus'] }), 'umo', false);
+    this.addUffd(open({ userModeOnly: false }), 'full', false);
+    this.addUffd(open({ features: ['sigbus'] }), 'umo', false);
     // Start with registered ranges, so that fills, moves and EEXIST races happen often.
     const ps = this.ps;
     const R = this.sb.R;
@@ -122,6 +141,7 @@ class Executor {
 
   /** Would an munmap/mremap/MAP_FIXED/madvise(DONTNEED) of [a, a+l) raise a blocking event? */
   eventBlocked(a, l) {
+    if (!this.sb.eventsBlock) return false;
     if (typeof a !== 'number' || typeof l !== 'number') {
       a = typeof a === 'bigint' ? Number(a) : a;
       l = typeof l === 'bigint' ? Number(l) : l;
@@ -185,7 +205,8 @@ class Executor {
 
   /** Spaces a uffd may register or fill: a full (non USER_MODE_ONLY) uffd only R2. */
   spacesFor(entry, write) {
-    if (entry.cls === 'full' && write) return { allow: ['R2', 'abs'], home: 'R2', hugeOk: true };
+    if (entry.cls === 'full' && write && this.sb.kernelFaultsBlock)
+      return { allow: ['R2', 'abs'], home: 'R2', hugeOk: true };
     return { allow: ['R', 'R2', 'map', 'abs'], hugeOk: true };
   }
 
@@ -197,7 +218,9 @@ class Executor {
   /** A COPY source, recorded in sourcesRead (the kernel may fault it in even when refusing). */
   copySource(s, len) {
     const [src, l] = this.copySource1(s, len);
-    const addr = ArrayBuffer.isView(src) ? this.b.addressOf(src) : toNum(src);
+    // (A view is process memory: on the simulated backend it is not in the space at all.)
+    const view = ArrayBuffer.isView(src);
+    const addr = view ? (this.b === null ? NaN : this.b.addressOf(src)) : toNum(src);
     const n = ArrayBuffer.isView(src) ? src.byteLength : toNum(l);
     if (Number.isFinite(addr) && Number.isFinite(n)) this.sourcesRead.push([addr, n]);
     return [src, l];
@@ -207,7 +230,7 @@ class Executor {
   copySource1(s, len) {
     if (s.t === 'addr') {
       const [addr, l2] = this.sb.resolve(s.a, lenRoom(len), {
-        allow: ['R', 'map', 'abs'],
+        allow: this.sb.kernelFaultsBlock ? ['R', 'map', 'abs'] : ['R', 'R2', 'map', 'abs'],
         hugeOk: true,
       });
       return [addr, minLen(len, l2)];
@@ -226,7 +249,7 @@ class Executor {
         return [new Uint8Array(new SharedArrayBuffer(size || 8)), len];
       case 'mapbuf': {
         const m = this.sb.liveMappings()[s.i % Math.max(1, this.sb.liveMappings().length)];
-        if (m === undefined) return [new Uint8Array(0), len];
+        if (m === undefined || m.buffer === undefined) return [new Uint8Array(0), len];
         return [new Uint8Array(m.buffer), len];
       }
       default: {
@@ -260,7 +283,8 @@ class Executor {
             allow: ['R', 'R2', 'map', 'abs'],
             hugeOk: true,
           });
-          const srcAllow = move ? ['R', 'R2', 'map', 'abs'] : ['R', 'map', 'abs'];
+          const srcAllow =
+            move || !this.sb.kernelFaultsBlock ? ['R', 'R2', 'map', 'abs'] : ['R', 'map', 'abs'];
           const [sa, sl] = this.sb.resolve(s, l, { allow: srcAllow, hugeOk: true });
           out.push(da, sa, Math.min(dl, sl));
           if (!move) this.sourcesRead.push([sa, Math.min(dl, sl)]);
@@ -280,11 +304,18 @@ class Executor {
     switch (d.op) {
       case 'open': {
         const o = this.opts(d.o);
-        const uffd = u.Userfaultfd.open(o);
+        // On the simulated target, { backend: 'simulated' } goes through Userfaultfd.open() to
+        // the default simulated process (not the sandbox's space: its calls act on nothing we
+        // map there); anything else opens on the sandbox's space.
+        const viaOpen =
+          this.sb.kind === 'kernel' ||
+          (o !== null && typeof o === 'object' && o.backend === 'simulated');
+        const uffd = viaOpen ? u.Userfaultfd.open(o) : this.sb.space.userfaultfd(o);
         const feats = o && Array.isArray(o.features) ? o.features : [];
         const evented = feats.some((f) => EVENT_FEATURES.includes(f));
         const full = o !== null && typeof o === 'object' && o.userModeOnly === false;
-        this.addUffd(uffd, full ? 'full' : 'umo', evented);
+        const cls = this.sb.kind !== 'kernel' && viaOpen ? 'other' : full ? 'full' : 'umo';
+        this.addUffd(uffd, cls, evented);
         return uffd.via;
       }
       case 'fromFd': {
@@ -390,6 +421,8 @@ class Executor {
         const { it } = this.iterators[d.i % this.iterators.length];
         const p = it.next();
         this.trackAsync(p, this.pendingNexts, 'next');
+        // A FORK event's uffd is the reader's to close: fuzz it, then close it at teardown.
+        p.then((r) => r.done !== true && this.adoptEvent(r.value)).catch(() => {});
         return { async: p };
       }
       case 'return': {
@@ -519,8 +552,8 @@ class Executor {
           [, len] = this.sb.resolve({ t: 'abs', v: 2 ** 48 }, d.l, {});
           if (d.l.t === 'rest') len = 16 * ps;
         }
-        const addr = u.mm.mmap(len, o);
-        if (fixedRange === undefined) this.b.munmap(addr, Number(len));
+        const addr = this.sb.mm.mmap(len, o);
+        if (fixedRange === undefined) this.sb.unmapOutside(addr, Number(len));
         return { ok: addr, mm: true };
       }
       case 'munmap':
@@ -528,19 +561,20 @@ class Executor {
       case 'madvise':
       case 'mlock':
       case 'munlock': {
-        const allow =
-          d.op === 'mlock'
-            ? ['R', 'map', 'abs']
-            : ['R', 'R2', 'map', 'abs'].filter((s) => d.op !== 'munmap' || s !== 'R2');
+        // R2 is never unmapped (nothing refills it), and on the kernel never mlocked (populating
+        // a page registered by the non-USER_MODE_ONLY uffd would block the JS thread).
+        const noR2 = d.op === 'munmap' || (d.op === 'mlock' && this.sb.kernelFaultsBlock);
+        const allow = ['R', 'R2', 'map', 'abs'].filter((s) => !noR2 || s !== 'R2');
         const [a, l] = this.sb.resolve(d.a, d.l, { allow });
         const evt = d.op === 'munmap' || (d.op === 'madvise' && zaps(val(d.adv)));
         if (evt && this.eventBlocked(a, l)) return { skipped: 'blocking event' };
+        const mm = this.sb.mm;
         let r;
-        if (d.op === 'munmap') r = u.mm.munmap(a, l);
-        else if (d.op === 'mprotect') r = u.mm.mprotect(a, l, val(d.prot));
-        else if (d.op === 'madvise') r = u.mm.madvise(a, l, val(d.adv));
-        else if (d.op === 'mlock') r = u.mm.mlock(a, l, this.opts(d.o));
-        else r = u.mm.munlock(a, l);
+        if (d.op === 'munmap') r = mm.munmap(a, l);
+        else if (d.op === 'mprotect') r = mm.mprotect(a, l, val(d.prot));
+        else if (d.op === 'madvise') r = mm.madvise(a, l, val(d.adv));
+        else if (d.op === 'mlock') r = mm.mlock(a, l, this.opts(d.o));
+        else r = mm.munlock(a, l);
         return { ok: r, mm: true };
       }
       case 'mremap': {
@@ -572,9 +606,9 @@ class Executor {
         if (this.eventBlocked(a, l) || (fixed !== undefined && this.eventBlocked(fixed, newLen))) {
           return { skipped: 'blocking event' };
         }
-        const r = u.mm.mremap(a, l, newLen, o);
+        const r = this.sb.mm.mremap(a, l, newLen, o);
         if (r !== Number(a) && (r < this.sb.R || r >= this.sb.Rend)) {
-          this.b.munmap(r, Number(newLen)); // moved out of the sandbox: give it back
+          this.sb.unmapOutside(r, Number(newLen)); // moved out of the sandbox: give it back
         }
         return { ok: r, mm: true };
       }
@@ -589,11 +623,11 @@ class Executor {
         const [a, l] = this.sb.resolve(d.a, d.l, { allow: ['R', 'R2', 'map', 'abs'] });
         let p;
         if (d.op === 'touch') p = u.touch(a, l, this.opts(d.o));
-        else if (d.op === 'readMemory') p = u.readMemory(a, l);
+        else if (d.op === 'readMemory') p = this.sb.read(a, l);
         else {
           const n = Number.isSafeInteger(l) && l >= 0 && l <= 1 << 20 ? l : 8;
           const data = d.bad === null ? new Uint8Array(n).fill(0xa5) : val(d.bad);
-          p = u.writeMemory(a, data);
+          p = this.sb.write(a, data);
         }
         this.trackAsync(p, this.pendingTouches, d.op);
         this.touchInfo.set(p, `${d.op}(${toNum(a)}, ${toNum(l)})`);
@@ -602,9 +636,109 @@ class Executor {
       case 'probe':
         if (typeof val(d.q) === 'boolean') return u.queryFeatures(val(d.q)).via;
         return u.probe().available;
+      case 'serve':
+        return this.serve(d);
+      case 'serveStop': {
+        if (this.servers.length === 0) return { skipped: 'no server' };
+        const p = this.servers[d.i % this.servers.length].stop();
+        this.trackAsync(p, this.pendingNexts, 'serveStop');
+        return { async: p };
+      }
+      case 'spaceQuery': {
+        const space = this.sb.mm;
+        if (d.which === 3) return space.vmaCount();
+        const [a, l] = this.sb.resolve(d.a, d.l, {
+          allow: ['R', 'R2', 'map', 'abs'],
+          hugeOk: true,
+        });
+        if (d.which === 0) return space.vmaCount(a, l);
+        if (d.which === 1) return space.vmaInfo(a, l).length;
+        return space.pageInfo(a, l).length;
+      }
+      case 'fork': {
+        if (this.forks >= MAX_FORKS) return { skipped: 'fork cap' };
+        this.forks++;
+        const p = this.sb.space.fork();
+        // The promise settles once the FORK events are read (or their uffds released).
+        this.trackAsync(p, this.pendingNexts, 'fork');
+        p.then((child) => this.sb.children.push(child)).catch(() => {});
+        return { async: p };
+      }
+      case 'newSpace': {
+        const sp = new u.SimulatedSpace(this.opts(d.o));
+        try {
+          const a = sp.mmap(4 * sp.pageSize);
+          const w = sp.userfaultfd();
+          w.register(a, 4 * sp.pageSize);
+          w.zeropage(a, sp.pageSize);
+          w.close();
+          return sp.pageInfo(a, 4 * sp.pageSize).filter((p) => p.present).length;
+        } finally {
+          sp.exit();
+        }
+      }
+      case 'simControl': {
+        const sp = this.sb.space;
+        if (d.which === 3) {
+          const [, l] = this.sb.resolve({ t: 'abs', v: 2 ** 48 }, d.l, {});
+          const a = sp.mmapHugetlb(l);
+          sp.munmap(a, l); // like a non-fixed mmap: given back at once
+          return a;
+        }
+        const [a, l] = this.sb.resolve(d.a, d.l, {
+          allow: ['R', 'R2', 'map', 'abs'],
+          hugeOk: true,
+        });
+        if (d.which === 0) return sp.pin(a, l);
+        if (d.which === 1) return sp.unpin(a, l);
+        return sp.ksmMerge(a, l);
+      }
+      case 'spaceOf':
+        return u.spaceOf(d.bad === null ? this.entry(d.u).uffd : val(d.bad)).kind;
       default:
         throw new Error(`unknown op ${d.op}`);
     }
+  }
+
+  /**
+   * uffd.serve() with one of four handlers (0 zeropage, 1 copy, 2 throws, 3 returns without
+   * resolving: the faulting access sleeps until something wakes it). `done` is tracked like a
+   * pending next(): it must settle once the uffd closes, and reject only with a typed error.
+   */
+  serve(d) {
+    const e = this.entry(d.u);
+    const uffd = e.uffd;
+    const handlers = [
+      (ev, { page, pageSize }) => uffd.zeropage(page, pageSize),
+      (ev, { page, pageSize }) => uffd.copy(page, new Uint8Array(pageSize).fill(0x5a), pageSize),
+      () => {
+        throw new Error('handler fails');
+      },
+      () => {},
+    ];
+    const o = this.opts(d.o, (k, v) => {
+      if (k === 'signal') return 'ctl' in v ? this.controllers[v.ctl].signal : val(v.j);
+      if (k === 'onError' && v === 'fn') {
+        return (err) => this.asyncOutcomes.push({ what: 'serve.onError', err });
+      }
+      if (k === 'onEvent' && v === 'fn') return (ev) => this.adoptEvent(ev);
+      return val(v);
+    });
+    const server = uffd.serve(handlers[d.h], o);
+    if (this.servers.length >= MAX_SERVERS) {
+      void server.stop().catch(() => {});
+      return 'dropped';
+    }
+    this.servers.push(server);
+    this.trackAsync(server.done, this.pendingNexts, 'serve.done');
+    return 'serving';
+  }
+
+  /** A FORK event read by a fuzzed next() or serve(): its uffd joins the pool (or is closed). */
+  adoptEvent(ev) {
+    if (ev === undefined || ev.type !== 'fork') return;
+    if (this.closing) ev.uffd.close();
+    else this.addUffd(ev.uffd, 'other', false);
   }
 
   trackAsync(p, set, what) {
@@ -613,10 +747,12 @@ class Executor {
       () => {
         set.delete(p);
         this.touchInfo.delete(p);
+        this.settled++;
       },
       (err) => {
         set.delete(p);
         this.touchInfo.delete(p);
+        this.settled++;
         this.asyncOutcomes.push({ what, err });
       },
     );
@@ -624,8 +760,11 @@ class Executor {
 
   /** Closes everything; returns what did not settle. */
   async teardown(deadlineMs) {
+    this.closing = true;
     for (const it of this.iterators) void it.it.return();
+    for (const s of this.servers) void s.stop().catch(() => {});
     for (const { uffd } of this.uffds) uffd.close();
+    if (this.sb.killChildren !== undefined) await this.sb.killChildren();
     const deadline = Date.now() + deadlineMs;
     while ((this.pendingTouches.size > 0 || this.pendingNexts.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2));
@@ -634,6 +773,7 @@ class Executor {
     this.uffds = [];
     this.iterators = [];
     this.views = [];
+    this.servers = [];
     return stuck;
   }
 }

@@ -12,6 +12,27 @@
 // in handle_userfault, so nothing else changes the pages between two snapshots.
 const fs = require('fs');
 
+/**
+ * The open fds of this process, without the transient ones of helper threads: the addon's
+ * JS-thread watchdog (native/watchdog.cc) opens, reads and closes /proc/self/task/<tid>/wchan
+ * of the JS thread again and again while a uffd is open, so a plain count caught it now and then
+ * ("fds: 36 -> 37" around a refused register, one CI run in a few). An fd that closes before its
+ * link is read is transient too.
+ */
+function fdCount() {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (!/^\/proc\/\d+\/task\/\d+\/wchan$/.test(target)) n++;
+  }
+  return n;
+}
+
 const PRESENT = 1n << 63n;
 const SWAPPED = 1n << 62n;
 const UFFD_WP = 1n << 57n;
@@ -36,7 +57,7 @@ class Oracle {
    */
   snapshot(spaces, withVmas = true) {
     const pages = this.pages(spaces, withVmas ? this.vmas(spaces) : undefined);
-    return { ...pages, fds: fs.readdirSync('/proc/self/fd').length };
+    return { ...pages, fds: fdCount() };
   }
 
   vmas(spaces) {
@@ -122,4 +143,54 @@ class Oracle {
   }
 }
 
-module.exports = { Oracle };
+/**
+ * The same comparable state, for a SimulatedSpace, read from the space's own view:
+ * - every VMA of the space (`vmaInfo`: range, permissions, mlock, uffd modes), plus the id of the
+ *   uffd context each is registered with (a refused REGISTER by another uffd must not take a
+ *   range over even with the same modes: that part is read from the model's VMA list);
+ * - per page of the sandbox spaces, `pageInfo`'s present/swapped/uffd-wp/exclusive bits (the
+ *   kernel oracle's) and file/zero/thp (which the kernel side needs root for);
+ * - the simulated fd table, and per open uffd context its mmap_changing count and whether
+ *   messages are pending (a refused call must not queue or consume an event).
+ * The model runs on the JS thread only, so the runner takes both snapshots in the turn of the
+ * call: nothing else can change the space in between.
+ */
+class SimOracle {
+  constructor(space) {
+    this.space = space;
+  }
+
+  close() {}
+
+  snapshot(spaces) {
+    const sp = this.space;
+    const all = sp.vmaInfo(0, Number.MAX_SAFE_INTEGER);
+    const model = sp.vmas.range(0, Infinity);
+    const vmas = all.map((v, i) => {
+      const u = v.uffd;
+      const modes = `${u.missing ? 'm' : '-'}${u.wp ? 'w' : '-'}${u.minor ? 'i' : '-'}`;
+      const ctx = model[i]?.uffd?.id ?? 0;
+      return `${v.start.toString(16)}-${v.end.toString(16)} ${v.perms} ${v.locked ? 'lo' : '--'} ${modes} ctx${ctx}`;
+    });
+    const ctxs = new Map();
+    for (const v of model) if (v.uffd !== null) ctxs.set(v.uffd.id, v.uffd);
+    const fds = sp.sys.fds;
+    for (const f of fds.values()) if (f.kind === 'uffd') ctxs.set(f.ctx.id, f.ctx);
+    const queues = [...ctxs.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((c) => `ctx${c.id}:${c.mmapChanging}${c.readable() ? '+' : ''}`);
+    const pages = [];
+    for (const [a, b] of spaces) {
+      const bits = sp.pageInfo(a, b - a).map((p) => {
+        const hi = (p.present ? 8 : 0) | (p.swapped ? 4 : 0) | (p.uffdWp ? 2 : 0);
+        const v = hi | (p.exclusive ? 1 : 0);
+        const lo = (p.file ? 4 : 0) | (p.zero ? 2 : 0) | (p.thp ? 1 : 0);
+        return v === 0 && lo === 0 ? '.' : `${v.toString(16)}${lo}`;
+      });
+      pages.push({ a, bits });
+    }
+    return { vmas: `${vmas.join('\n')}\n${queues.join(' ')}`, pages, fds: fds.size };
+  }
+}
+
+module.exports = { Oracle, SimOracle, fdCount };

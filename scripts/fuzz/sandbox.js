@@ -19,94 +19,40 @@
 //   node may reuse them), so they resolve to R instead.
 // - Absurd addresses: below mmap_min_addr (with small lengths) or at/above 2^47 (any length):
 //   nothing is mapped there.
+//
+// `Sandbox` holds what does not depend on the backend (the layout, resolving specs into
+// addresses); `KernelSandbox` builds it in this process, `SimSandbox` in a SimulatedSpace. The
+// simulated space holds nothing of node's, so there the spaces only keep the calls meaningful
+// (and lengths bounded: the model walks the pages it is asked to populate, as the kernel does).
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { junkOf } = require('./calls');
 
 const R_PAGES = 256;
-/** R's segments as [first page, pages]: private A, private B, shared, memfd, private C. */
-const SEGMENTS = [
-  [16, 32],
-  [64, 16],
-  [80, 16],
-  [96, 16],
-  [144, 32],
+/** R's layout as [first page, pages, kind]; PROT_NONE reservations in between. */
+const LAYOUT = [
+  [16, 32, 'private'],
+  [64, 16, 'private'],
+  [80, 16, 'shared'],
+  [96, 16, 'memfd'],
+  [112, 16, 'readonly'],
+  [128, 16, 'file'],
+  [144, 32, 'private'],
 ];
+/** The writable anonymous and shmem segments: private A, private B, shared, memfd, private C. */
+const SEGMENTS = LAYOUT.filter(([, , kind]) => kind !== 'readonly' && kind !== 'file').map(
+  ([first, pages]) => [first, pages],
+);
 const R2_PAGES = 32;
 const TASK_SIZE = 0x7ffffffff000;
 const HUGE = 2 ** 47; // any length >= this makes [addr, addr+len) leave the user address space
 
-class KernelSandbox {
-  constructor(u, native) {
-    this.u = u;
-    this.b = native;
-    this.k = u.constants();
-    this.ps = u.pageSize;
-    this.kind = 'kernel';
-    this.fds = []; // fds the sandbox opened (memfd, file)
-    this.extra = []; // [addr, len] mapped outside R by fuzzed calls, to munmap at teardown
-    this.mappings = []; // pool of Mapping objects
-  }
-
-  mmapRaw(addr, len, prot, flags, fd = -1, off = 0) {
-    const r = this.b.mmap(addr, len, prot, flags, fd, off);
-    if (r < 0) throw new Error(`sandbox mmap failed: ${r}`);
-    return r;
-  }
-
-  setup() {
-    const { k, ps } = this;
-    const anon = k.MAP_PRIVATE | k.MAP_ANONYMOUS | k.MAP_NORESERVE;
-    const rw = k.PROT_READ | k.PROT_WRITE;
-    // R sits right below a 256 MiB free gap: mmap picks the highest free gap that fits, so the
-    // allocations of other threads (V8, the ASan allocator) land in that gap rather than in a
-    // hole a fuzzed munmap just punched in R (seen under ASan before repair() could refill it:
-    // a foreign mapping in R that another thread then wrote to).
-    const GAP = 256 * 1024 * 1024;
-    const whole = this.mmapRaw(0, R_PAGES * ps + GAP, k.PROT_NONE, anon);
-    this.b.munmap(whole + R_PAGES * ps, GAP);
-    this.R = whole;
-    this.Rend = this.R + R_PAGES * ps;
-    const at = (page) => this.R + page * ps;
-    const fixed = k.MAP_FIXED;
-    // Segments (page offsets in R); PROT_NONE reservations in between.
-    this.mmapRaw(at(16), 32 * ps, rw, anon | fixed);
-    this.mmapRaw(at(64), 16 * ps, rw, anon | fixed);
-    this.mmapRaw(at(80), 16 * ps, rw, k.MAP_SHARED | k.MAP_ANONYMOUS | fixed);
-    const memfd = this.b.memfdCreate('fuzz', k.MFD_CLOEXEC);
-    if (memfd < 0) throw new Error(`memfd_create: ${memfd}`);
-    this.fds.push(memfd);
-    this.memfd = memfd;
-    this.b.ftruncate(memfd, 32 * ps);
-    this.mmapRaw(at(96), 16 * ps, rw, k.MAP_SHARED | fixed, memfd, 0);
-    this.mmapRaw(at(112), 16 * ps, k.PROT_READ, anon | fixed);
-    const file = path.join(os.tmpdir(), `uffd-fuzz-${process.pid}.bin`);
-    fs.writeFileSync(file, Buffer.alloc(16 * ps, 0x11));
-    const ffd = fs.openSync(file, 'r+');
-    fs.unlinkSync(file);
-    this.fds.push(ffd);
-    this.fileFd = ffd;
-    this.mmapRaw(at(128), 16 * ps, rw, k.MAP_PRIVATE | fixed, ffd, 0);
-    this.mmapRaw(at(144), 32 * ps, rw, anon | fixed);
-    this.R2 = this.mmapRaw(0, R2_PAGES * this.ps, rw, anon);
-    this.R2end = this.R2 + R2_PAGES * ps;
-    // Some Mappings: private, shared, memfd (+ its alias).
-    this.addMapping(this.u.Mapping.anonymous(8 * ps));
-    this.addMapping(this.u.Mapping.anonymous(8 * ps, { shared: true }));
-    const mf = this.u.Mapping.memfd(8 * ps);
-    this.addMapping(mf);
-    this.addMapping(mf.alias());
-    this.devNull = fs.openSync('/dev/null', 'r');
-    this.fds.push(this.devNull);
-  }
-
-  addMapping(m) {
-    if (this.mappings.length >= 16) {
-      m.unmap();
-      return;
-    }
-    this.mappings.push(m);
+/** The backend-independent part: the layout of R, R2 and the mappings, and resolve(). */
+class Sandbox {
+  constructor(pageSize) {
+    this.ps = pageSize;
+    this.mappings = []; // Mapping objects (kernel), or plain { address, length } regions
   }
 
   liveMappings() {
@@ -121,6 +67,18 @@ class KernelSandbox {
     ];
     for (const m of this.liveMappings()) s.push([m.address, m.address + m.length]);
     return s;
+  }
+
+  /** Where the holes of R are, from [start, end) VMA extents sorted by address. */
+  holesOfR(vmas) {
+    let cur = this.R;
+    const holes = [];
+    for (const [s, e] of vmas) {
+      if (s > cur) holes.push([cur, s]);
+      cur = Math.max(cur, e);
+    }
+    if (cur < this.Rend) holes.push([cur, this.Rend]);
+    return holes;
   }
 
   /**
@@ -212,19 +170,142 @@ class KernelSandbox {
     if (v > room && !(hugeOk && v >= HUGE)) v = Math.max(0, room);
     return big ? BigInt(v) : v;
   }
+}
+
+class KernelSandbox extends Sandbox {
+  constructor(u, native) {
+    super(u.pageSize);
+    this.u = u;
+    this.b = native;
+    this.k = u.constants();
+    this.kind = 'kernel';
+    /** A kernel-mode access to a page registered by a non-USER_MODE_ONLY uffd sleeps (R2). */
+    this.kernelFaultsBlock = true;
+    /** munmap, mremap, MAP_FIXED and madvise(DONTNEED) of an evented range block the caller. */
+    this.eventsBlock = true;
+    this.mm = u.mm;
+    this.fds = []; // fds the sandbox opened (memfd, file)
+    this.extra = []; // [addr, len] mapped outside R by fuzzed calls, to munmap at teardown
+  }
+
+  mmapRaw(addr, len, prot, flags, fd = -1, off = 0) {
+    const r = this.b.mmap(addr, len, prot, flags, fd, off);
+    if (r < 0) throw new Error(`sandbox mmap failed: ${r}`);
+    return r;
+  }
+
+  setup() {
+    const { k, ps } = this;
+    const anon = k.MAP_PRIVATE | k.MAP_ANONYMOUS | k.MAP_NORESERVE;
+    const rw = k.PROT_READ | k.PROT_WRITE;
+    // R sits right below a 256 MiB free gap: mmap picks the highest free gap that fits, so the
+    // allocations of other threads (V8, the ASan allocator) land in that gap rather than in a
+    // hole a fuzzed munmap just punched in R (seen under ASan before repair() could refill it:
+    // a foreign mapping in R that another thread then wrote to).
+    const GAP = 256 * 1024 * 1024;
+    const whole = this.mmapRaw(0, R_PAGES * ps + GAP, k.PROT_NONE, anon);
+    this.b.munmap(whole + R_PAGES * ps, GAP);
+    this.R = whole;
+    this.Rend = this.R + R_PAGES * ps;
+    const fixed = k.MAP_FIXED;
+    const memfd = this.b.memfdCreate('fuzz', k.MFD_CLOEXEC);
+    if (memfd < 0) throw new Error(`memfd_create: ${memfd}`);
+    this.fds.push(memfd);
+    this.memfd = memfd;
+    this.b.ftruncate(memfd, 32 * ps);
+    const file = path.join(os.tmpdir(), `uffd-fuzz-${process.pid}.bin`);
+    fs.writeFileSync(file, Buffer.alloc(16 * ps, 0x11));
+    const ffd = fs.openSync(file, 'r+');
+    fs.unlinkSync(file);
+    this.fds.push(ffd);
+    this.fileFd = ffd;
+    for (const [first, pages, kind] of LAYOUT) {
+      const at = this.R + first * ps;
+      const len = pages * ps;
+      if (kind === 'private') this.mmapRaw(at, len, rw, anon | fixed);
+      if (kind === 'shared') this.mmapRaw(at, len, rw, k.MAP_SHARED | k.MAP_ANONYMOUS | fixed);
+      if (kind === 'memfd') this.mmapRaw(at, len, rw, k.MAP_SHARED | fixed, memfd, 0);
+      if (kind === 'readonly') this.mmapRaw(at, len, k.PROT_READ, anon | fixed);
+      if (kind === 'file') this.mmapRaw(at, len, rw, k.MAP_PRIVATE | fixed, ffd, 0);
+    }
+    this.R2 = this.mmapRaw(0, R2_PAGES * this.ps, rw, anon);
+    this.R2end = this.R2 + R2_PAGES * ps;
+    // Some Mappings: private, shared, memfd (+ its alias).
+    this.addMapping(this.u.Mapping.anonymous(8 * ps));
+    this.addMapping(this.u.Mapping.anonymous(8 * ps, { shared: true }));
+    const mf = this.u.Mapping.memfd(8 * ps);
+    this.addMapping(mf);
+    this.addMapping(mf.alias());
+    this.devNull = fs.openSync('/dev/null', 'r');
+    this.fds.push(this.devNull);
+  }
+
+  addMapping(m) {
+    if (this.mappings.length >= 16) {
+      m.unmap();
+      return;
+    }
+    this.mappings.push(m);
+  }
+
+  /** Gives back memory a fuzzed mmap/mremap placed outside the sandbox. */
+  unmapOutside(addr, len) {
+    this.b.munmap(addr, len);
+  }
+
+  /** The real process's memory access calls. */
+  read(addr, len) {
+    return this.u.readMemory(addr, len);
+  }
+
+  write(addr, data) {
+    return this.u.writeMemory(addr, data);
+  }
+
+  /**
+   * The addon's task threads ("uffd-task", native/threads.cc): how many exist and how many sleep
+   * in handle_userfault.
+   */
+  static taskThreads() {
+    let all = 0;
+    let blocked = 0;
+    for (const t of fs.readdirSync('/proc/self/task')) {
+      try {
+        if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() !== 'uffd-task') continue;
+        all++;
+        const w = fs.readFileSync(`/proc/self/task/${t}/wchan`, 'utf8');
+        if (w === 'handle_userfault') blocked++;
+      } catch {
+        // the thread exited
+      }
+    }
+    return { all, blocked };
+  }
+
+  /**
+   * Quiescent: each pending touch has a thread and every such thread is blocked in a fault, so
+   * nothing changes the sandbox until a call wakes one.
+   */
+  async quiesce(ex, deadlineMs = 5000) {
+    const deadline = Date.now() + deadlineMs;
+    for (;;) {
+      const t = KernelSandbox.taskThreads();
+      if (t.all === t.blocked && t.blocked >= ex.pendingTouches.size) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** What is still running, for a violation report. */
+  pendingInfo(ex) {
+    const threads = JSON.stringify(KernelSandbox.taskThreads());
+    return `${[...ex.touchInfo.values()].join('; ')} threads ${threads}`;
+  }
 
   /** Refills holes in R with PROT_NONE reservations (after munmap/mremap/failed MAP_FIXED). */
   repair() {
     const { k } = this;
-    const vmas = this.vmasIn(this.R, this.Rend);
-    let cur = this.R;
-    const holes = [];
-    for (const [s, e] of vmas) {
-      if (s > cur) holes.push([cur, s]);
-      cur = Math.max(cur, e);
-    }
-    if (cur < this.Rend) holes.push([cur, this.Rend]);
-    for (const [s, e] of holes) {
+    for (const [s, e] of this.holesOfR(this.vmasIn(this.R, this.Rend))) {
       const r = this.b.mmap(
         s,
         e - s,
@@ -269,6 +350,106 @@ class KernelSandbox {
   }
 }
 
+/**
+ * The same layout in a fresh SimulatedSpace (lib/engine): R with its segments between PROT_NONE
+ * reservations, R2, and three plain regions standing for the Mappings. The model has no memfd
+ * nor private file mapping reachable from AddressSpace: the memfd segment is shared anonymous
+ * memory (shmem, which is what a memfd is) and the file segment is private 'rx' memory.
+ */
+class SimSandbox extends Sandbox {
+  constructor(u, pageSize) {
+    super(pageSize);
+    this.u = u;
+    this.kind = 'simulated';
+    // A kernel-mode access (GUP, COPY's source) to a missing page of a non-USER_MODE_ONLY uffd
+    // gets SIGBUS in the model (a synchronous simulated syscall cannot sleep): R2 needs no care.
+    this.kernelFaultsBlock = false;
+    // Non-cooperative events never block the JS thread: the calls return, the event is queued.
+    this.eventsBlock = false;
+    this.children = []; // fork children, killed at teardown
+  }
+
+  setup() {
+    const sp = new this.u.SimulatedSpace({ pageSize: this.ps });
+    const ps = this.ps;
+    this.space = sp;
+    this.mm = sp;
+    this.R = sp.mmap(R_PAGES * ps, { prot: 'none' });
+    this.Rend = this.R + R_PAGES * ps;
+    const options = {
+      private: {},
+      shared: { shared: true },
+      memfd: { shared: true },
+      readonly: { prot: 'r' },
+      file: { prot: 'rx' },
+    };
+    for (const [first, pages, kind] of LAYOUT) {
+      sp.mmap(pages * ps, { ...options[kind], fixed: this.R + first * ps });
+    }
+    this.R2 = sp.mmap(R2_PAGES * ps);
+    this.R2end = this.R2 + R2_PAGES * ps;
+    for (const shared of [false, true, true]) {
+      const address = sp.mmap(8 * ps, { shared });
+      this.mappings.push({ address, length: 8 * ps, owner: true, closed: false });
+    }
+  }
+
+  unmapOutside(addr, len) {
+    this.space.munmap(addr, len);
+  }
+
+  read(addr, len) {
+    return this.space.read(addr, len);
+  }
+
+  write(addr, data) {
+    return this.space.write(addr, data);
+  }
+
+  /**
+   * Lets what the last call started run on (woken accesses, event readers, serve() handlers):
+   * event-loop turns until the executor's progress stops changing. The simulated calls are
+   * synchronous and the JS thread is the only actor, so this is about realism, not safety: the
+   * runner brackets each call with snapshots taken in the same turn.
+   */
+  async quiesce(ex, maxTurns = 200) {
+    let last = ex.progress();
+    for (let turn = 0, stable = 0; stable < 2; turn++) {
+      if (turn >= maxTurns) return true;
+      await new Promise((r) => setImmediate(r));
+      const p = ex.progress();
+      stable = p === last ? stable + 1 : 0;
+      last = p;
+    }
+    return true;
+  }
+
+  pendingInfo(ex) {
+    return [...ex.touchInfo.values()].join('; ');
+  }
+
+  /** Refills holes in R with PROT_NONE reservations, as the kernel sandbox does. */
+  repair() {
+    const vmas = this.space.vmaInfo(this.R, this.Rend - this.R).map((v) => [v.start, v.end]);
+    for (const [s, e] of this.holesOfR(vmas)) this.space.mmap(e - s, { fixed: s, prot: 'none' });
+  }
+
+  /**
+   * Kills the fork children. A child holds copies of the parent's uffd fds (as after a real
+   * fork), so until it dies closing the parent's Userfaultfds releases nothing. That includes
+   * the child of a fork() still waiting for its FORK event to be read: the harness does not have
+   * it yet, so it is taken from the model's list (what SIGKILL would reach in the kernel).
+   */
+  async killChildren() {
+    for (const c of this.children.splice(0)) await c.kill();
+    for (const c of [...this.space.children]) c.exit();
+  }
+
+  teardown() {
+    this.space.exit();
+  }
+}
+
 function hex(n) {
   return `0x${n.toString(16)}`;
 }
@@ -280,4 +461,4 @@ function isU53(v) {
   return false;
 }
 
-module.exports = { KernelSandbox, R_PAGES, R2_PAGES, SEGMENTS, TASK_SIZE, HUGE };
+module.exports = { KernelSandbox, SimSandbox, R_PAGES, R2_PAGES, SEGMENTS, TASK_SIZE, HUGE };
