@@ -4,6 +4,7 @@
  * results byte for byte and ends with an "ok:" line.
  */
 import { join } from 'node:path';
+import { scaledMs } from '../helpers/time';
 
 const { EXAMPLES, runExample } = require(
   join(__dirname, '..', '..', 'scripts', 'run-examples.js'),
@@ -23,7 +24,7 @@ const { EXAMPLES, runExample } = require(
 };
 
 test.each(EXAMPLES)('examples/%s runs and verifies itself', (file, args) => {
-  const r = runExample(file, args, 60000);
+  const r = runExample(file, args, scaledMs(60000));
   // An example that calls move() without checking features.has('move') runs on kernels without
   // UFFDIO_MOVE too (before 6.8): the default moveEmulation 'auto' serves it.
   if (!r.ok) {
