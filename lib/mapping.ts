@@ -69,7 +69,11 @@ export class Mapping {
     this.owner = owner;
   }
 
-  /** An anonymous mapping (private by default; `shared` gives shmem). */
+  /**
+   * An anonymous mapping (private by default; `shared` gives shmem). A private mapping gets a
+   * PROT_NONE guard page on each side, unmapped with it, so it never shares a VMA with a
+   * neighbour (whose huge pages could otherwise fill it before it is registered: mapAligned).
+   */
   static anonymous(length: number, options?: AnonymousOptions): Mapping {
     const o = checkOptions<AnonymousOptions>(options, 'options', [
       'prot',
