@@ -87,7 +87,7 @@ export interface NativeBinding {
   mremap(oldAddr: U64, oldLen: U64, newLen: U64, flags: number, newAddr: U64): number;
   memfdCreate(name: string, flags: number): number;
   ftruncate(fd: number, len: U64): number;
-  regionAdd(addr: U64, len: U64): void;
+  regionAdd(addr: U64, len: U64, guard?: number): void;
   regionUnmap(addr: U64): number;
   regionContains(addr: U64, len: U64): boolean;
   regionOverlaps(addr: U64, len: U64): boolean;

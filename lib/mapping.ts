@@ -69,7 +69,11 @@ export class Mapping {
     this.owner = owner;
   }
 
-  /** An anonymous mapping (private by default; `shared` gives shmem). */
+  /**
+   * An anonymous mapping (private by default; `shared` gives shmem). A private mapping gets a
+   * PROT_NONE guard page on each side, unmapped with it, so it never shares a VMA with a
+   * neighbour (whose huge pages could otherwise fill it before it is registered: mapAligned).
+   */
   static anonymous(length: number, options?: AnonymousOptions): Mapping {
     const o = checkOptions<AnonymousOptions>(options, 'options', [
       'prot',
@@ -88,9 +92,10 @@ export class Mapping {
     if (o.hugepage === true && align === 0) align = hugePageSize();
     if (align !== 0 && (align & (align - 1)) !== 0)
       throw rangeError('align must be a power of two');
-    const address = mapAligned(len, prot, flags, -1, align);
+    const address = mapAligned(len, prot, flags, -1, align, !shared);
     const m = new Mapping(address, len, shared, -1, true);
-    native().regionAdd(address, len);
+    // the guard pages (private only) are unmapped with the region, whoever unmaps it
+    native().regionAdd(address, len, shared ? 0 : native().pageSize());
     try {
       if (o.hugepage !== undefined)
         m.madvise(toBool(o.hugepage, 'hugepage') ? 'hugepage' : 'nohugepage');
@@ -117,7 +122,7 @@ export class Mapping {
     const fd = check(b.memfdCreate(o.name ?? 'userfaultfd', k('MFD_CLOEXEC')), 'memfd_create');
     try {
       check(b.ftruncate(fd, len), 'ftruncate');
-      const address = mapAligned(len, prot, k('MAP_SHARED'), fd, 0);
+      const address = mapAligned(len, prot, k('MAP_SHARED'), fd, 0, false);
       b.regionAdd(address, len);
       const m = new Mapping(address, len, true, fd, true);
       if (o.hugepage !== undefined)
@@ -244,27 +249,48 @@ export class Mapping {
 }
 
 /**
- * mmap with the start aligned to `align` (0: no constraint). The over-allocation that finds an
- * aligned start is only reserved (PROT_NONE, MAP_NORESERVE): the real mapping is then made with
- * MAP_FIXED over [start, start+len) alone. Mapping len + align with the caller's flags populated
- * (MAP_POPULATE) and accounted the whole over-allocation: `align: 2 ** 40, populate: true` set
- * out to fault in a terabyte and hung the process.
+ * mmap with the start aligned to `align` (0: no constraint), and with `guard`, one PROT_NONE
+ * page left mapped on each side. The over-allocation is only reserved (PROT_NONE,
+ * MAP_NORESERVE): the real mapping is then made with MAP_FIXED over [start, start+len) alone.
+ * Mapping len + align with the caller's flags populated (MAP_POPULATE) and accounted the whole
+ * over-allocation: `align: 2 ** 40, populate: true` set out to fault in a terabyte and hung the
+ * process.
+ *
+ * Why the guard pages (private anonymous mappings): the kernel merges a new private anonymous
+ * mapping with an adjacent one of the same flags into one VMA. With THP 'always', a fault in
+ * the neighbour can then be served by a huge page whose 2 MiB block reaches into this mapping:
+ * its pages are present (zero) before the user registers them, so their faults never come and
+ * the data placed later meets EEXIST. Seen on Debian's 6.1 (THP 'always'), where glibc thread
+ * stacks are THP candidates until 6.7 maps MAP_STACK with VM_NOHUGEPAGE: the watchdog thread
+ * started by Userfaultfd.open() put zero pages in the first 256 KiB of the mapping made just
+ * before it (examples/postcopy-migration.js, firecracker-handler.js). A PROT_NONE neighbour
+ * never merges with it.
  */
-function mapAligned(len: number, prot: number, flags: number, fd: number, align: number): number {
+function mapAligned(
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  align: number,
+  guard: boolean,
+): number {
   const b = native();
   const ps = b.pageSize();
-  if (align <= ps) return check(b.mmap(0, len, prot, flags, fd, 0), 'mmap');
-  const total = len + align;
+  if (align <= ps && !guard) return check(b.mmap(0, len, prot, flags, fd, 0), 'mmap');
+  const a = Math.max(align, ps);
+  const g = guard ? ps : 0;
+  const span = Math.ceil(len / ps) * ps;
+  const total = span + 2 * g + (a > ps ? a : 0);
   const reserve = k('MAP_PRIVATE') | k('MAP_ANONYMOUS') | k('MAP_NORESERVE');
   const raw = check(b.mmap(0, total, k('PROT_NONE'), reserve, -1, 0), 'mmap');
-  const start = Math.ceil(raw / align) * align;
+  const start = Math.ceil((raw + g) / a) * a;
   const r = b.mmap(start, len, prot, flags | k('MAP_FIXED'), fd, 0);
   if (r < 0) {
     b.munmap(raw, total);
     check(r, 'mmap');
   }
-  if (start > raw) b.munmap(raw, start - raw);
-  const end = start + Math.ceil(len / ps) * ps;
+  if (start - g > raw) b.munmap(raw, start - g - raw);
+  const end = start + span + g;
   if (raw + total > end) b.munmap(end, raw + total - end);
   return start;
 }

@@ -16,6 +16,8 @@
  * meets an unread event (EAGAIN) is retried once the event has been read, without waiting for
  * another message; any other failure is counted in `errors` and the fault is forwarded to JS.
  * It stops on `stop()`, on `uffd.close()` and when the environment (a Worker) goes away.
+ * The `move` policy needs the kernel's UFFDIO_MOVE (6.8+): it is refused (ERR_UFFD_UNSUPPORTED)
+ * on a userfaultfd whose move() is emulated (`uffd.moveEmulated`).
  */
 import { native, type NativeResolverHandle } from './binding';
 import { UffdError } from './errors';
@@ -91,6 +93,17 @@ export class NativeResolver {
       const start = toU53(rr.start, `ranges[${i}].start`);
       const len = toU53(rr.len, `ranges[${i}].len`);
       const policy = toChoice(rr.policy, `ranges[${i}].policy`, POLICIES);
+      // The resolver thread issues UFFDIO_MOVE itself: where this uffd's move() is the JS
+      // emulation (moveEmulation; the default on kernels before 6.8, which lack the ioctl), every
+      // fault would fail with EINVAL and be forwarded. Refuse up front instead.
+      if (policy === 'move' && uffd.moveEmulated) {
+        throw new UffdError(
+          'ERR_UFFD_UNSUPPORTED',
+          `ranges[${i}]: the 'move' policy needs the kernel's UFFDIO_MOVE (Linux 6.8+), and ` +
+            "this userfaultfd's move() is emulated in JS: serve these faults from events() or " +
+            "serve(), or use the 'copy' policy",
+        );
+      }
       // The resolver works in whole pages: a misaligned range would resolve pages outside it.
       if (start % ps !== 0 || len % ps !== 0 || len === 0) {
         throw rangeError(`ranges[${i}]: start and len must be non-zero multiples of ${ps}`);

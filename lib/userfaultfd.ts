@@ -655,7 +655,8 @@ export class Userfaultfd {
    * ('zeropage', 'copy' from `source`, 'move' from `source`) with no JS on the path
    * (lib/resolver.ts). While it runs it owns read(2) of this fd; other messages are forwarded to
    * `events()`. Stops on `stop()`, `close()` and environment teardown.
-   * @throws {UffdError} ERR_UFFD_RESOLVER_BUSY if a resolver already runs on this uffd
+   * @throws {UffdError} ERR_UFFD_RESOLVER_BUSY if a resolver already runs on this uffd;
+   *   ERR_UFFD_UNSUPPORTED for a 'move' range when move() is emulated (kernels before 6.8)
    */
   startResolver(options: ResolverOptions): NativeResolver {
     this.live();

@@ -33,6 +33,7 @@ struct Region {
   uint64_t views;          // live ArrayBuffers over this region
   bool unmapped;           // the owner called regionUnmap; munmap when views reach 0
   const AddonData* owner;  // the environment that mapped it (unmapped at its teardown)
+  uint64_t guard;          // bytes of PROT_NONE guard on each side, unmapped with it (mapping.ts)
 };
 
 std::mutex gRegionsMu;
@@ -52,6 +53,14 @@ std::map<uint64_t, Region>::iterator FindRegion(uint64_t addr, uint64_t len) {
   return it;
 }
 
+// munmap(2) of a region and its guard pages. The guards keep the kernel from merging the
+// region's VMA with a neighbour (lib/mapping.ts mapAligned); they go with the region.
+int MunmapRegion(uint64_t base, const Region& r) {
+  uint64_t ps = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t span = (r.len + ps - 1) / ps * ps;
+  return munmap(reinterpret_cast<void*>(base - r.guard), span + 2 * r.guard);
+}
+
 struct ViewHint {
   uint64_t base;
   uint64_t gen;
@@ -62,7 +71,7 @@ void ReleaseView(const ViewHint& h) {
   auto it = gRegions->find(h.base);
   if (it == gRegions->end() || it->second.gen != h.gen || it->second.views == 0) return;
   if (--it->second.views == 0 && it->second.unmapped) {
-    munmap(reinterpret_cast<void*>(it->first), it->second.len);
+    MunmapRegion(it->first, it->second);
     gRegions->erase(it);
   }
 }
@@ -134,12 +143,14 @@ Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
              ftruncate(ArgInt(info, 0, "fd"), static_cast<off_t>(ArgU64(info, 1, "len"))));
 }
 
-// Adds [addr, addr+len) to the registry. lib/ calls it right after a successful mmap.
+// regionAdd(addr, len, guard = 0): adds [addr, addr+len) to the registry, with `guard` bytes of
+// PROT_NONE on each side that are unmapped with it. lib/ calls it right after a successful mmap.
 Napi::Value RegionAdd(const Napi::CallbackInfo& info) {
   uint64_t addr = ArgU64(info, 0, "addr");
   uint64_t len = ArgU64(info, 1, "len");
+  uint64_t guard = info.Length() > 2 && !info[2].IsUndefined() ? ArgU64(info, 2, "guard") : 0;
   std::lock_guard<std::mutex> lock(gRegionsMu);
-  (*gRegions)[addr] = Region{gNextGen++, len, 0, false, GetData(info.Env())};
+  (*gRegions)[addr] = Region{gNextGen++, len, 0, false, GetData(info.Env()), guard};
   return info.Env().Undefined();
 }
 
@@ -149,7 +160,7 @@ Napi::Value RegionAdd(const Napi::CallbackInfo& info) {
 long UnmapLocked(std::map<uint64_t, Region>::iterator it) {
   void* p = reinterpret_cast<void*>(it->first);
   if (it->second.views == 0) {
-    if (munmap(p, it->second.len) != 0) return -errno;
+    if (MunmapRegion(it->first, it->second) != 0) return -errno;
     gRegions->erase(it);
     return 0;
   }

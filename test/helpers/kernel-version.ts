@@ -35,15 +35,18 @@ export const hasMove = kernelFeatures.has('move');
 /**
  * Asserts that this kernel has no UFFDIO_MOVE, precisely: no 'move' in the features, a version
  * before 6.8, and the ioctl on a registered, otherwise valid range is refused with the
- * unknown-command EINVAL (spec §1.2), untouched dst.
+ * unknown-command EINVAL (spec §1.2), untouched dst. The uffd is opened with
+ * `moveEmulation: 'never'`: the default ('auto') serves move() with the emulation on such a
+ * kernel (lib/engine/emulated-move.ts), and the subject here is the kernel's own answer.
  */
 export function expectNoMove(): void {
   expect(kernelFeatures.has('move')).toBe(false);
   expect(kernelAtLeast(6, 8)).toBe(false);
-  const u = Userfaultfd.open();
+  const u = Userfaultfd.open({ moveEmulation: 'never' });
   const src = Mapping.anonymous(pageSize);
   const dst = Mapping.anonymous(pageSize);
   try {
+    expect(u.moveEmulated).toBe(false);
     new Uint8Array(src.buffer)[0] = 0x5a;
     u.register(dst.address, pageSize);
     let err: unknown;
@@ -63,12 +66,30 @@ export function expectNoMove(): void {
 }
 
 /**
- * `test` for a row whose subject is UFFDIO_MOVE. On a kernel without it (6.1) the row runs and
- * asserts the absence (expectNoMove) under the same name plus a note: never a skip.
+ * `test` for a row whose subject is the kernel's UFFDIO_MOVE (probe rows). On a kernel without it
+ * (6.1) the row runs and asserts the absence (expectNoMove) under the same name plus a note:
+ * never a skip. Rows about the package's move() use moveApiTest.
  */
 export function moveTest(name: string, fn: () => unknown, timeout?: number): void {
   if (hasMove) test(name, fn as jest.ProvidesCallback, timeout);
   else test(`${name} [no UFFDIO_MOVE before 6.8: asserts the EINVAL]`, expectNoMove, timeout);
+}
+
+/**
+ * `test` for a row whose subject is the package's move() (or completeMove(), moveBatch()) as a
+ * user calls it: it runs on every kernel. Before 6.8 the default `moveEmulation: 'auto'` serves
+ * move() with the emulation (COPY + MADV_DONTNEED, lib/engine/emulated-move.ts), which gives the
+ * kernel's results, errors and partial progress on these paths; the name says so, and the row
+ * calls `expectMoveEmulated(uffd)` to check which one served it.
+ */
+export function moveApiTest(name: string, fn: () => unknown, timeout?: number): void {
+  const label = hasMove ? name : `${name} [no UFFDIO_MOVE before 6.8: the MOVE emulation]`;
+  test(label, fn as jest.ProvidesCallback, timeout);
+}
+
+/** move() on `u` is the kernel's UFFDIO_MOVE on 6.8+ and the emulation before (moveEmulation 'auto'). */
+export function expectMoveEmulated(u: { readonly moveEmulated: boolean }): void {
+  expect({ moveEmulated: u.moveEmulated }).toEqual({ moveEmulated: !hasMove });
 }
 
 /**

@@ -25,9 +25,10 @@ import { featureNames } from '../../lib/features';
 import {
   ANON_MISSING_IOCTLS,
   expectedFeatureMask,
+  expectMoveEmulated,
   hasMove,
   kernelAtLeast,
-  moveTest,
+  moveApiTest,
   poisonTest,
   wpTest,
 } from '../helpers/kernel-version';
@@ -321,7 +322,8 @@ describe('UffdError and partial progress (spec §2.6, §3.10)', () => {
     expect(e.message).toMatch(new RegExp(`^EEXIST: .*ioctl ${request}$`));
   });
 
-  moveTest('C6: MOVE with a src hole at page #2 -> code EAGAIN, bytesDone 2 pages', () => {
+  moveApiTest('C6: MOVE with a src hole at page #2 -> code EAGAIN, bytesDone 2 pages', () => {
+    expectMoveEmulated(uffd);
     const s = src(4);
     s.mapping.madvise('dontneed', s.addr - s.mapping.address + 2 * PS, PS);
     const d = dst(4);
@@ -333,7 +335,8 @@ describe('UffdError and partial progress (spec §2.6, §3.10)', () => {
     expect(e).toMatchObject({ errno: -11, request: 'UFFDIO_MOVE', syscall: 'ioctl' });
   });
 
-  moveTest('C8: MOVE with dst page #2 populated -> code EAGAIN, bytesDone 2 pages', () => {
+  moveApiTest('C8: MOVE with dst page #2 populated -> code EAGAIN, bytesDone 2 pages', () => {
+    expectMoveEmulated(uffd);
     const s = src(4);
     const d = dst(4, [2]);
     expectUffd(() => uffd.move(d.addr, s.addr, 4 * PS), {
@@ -359,13 +362,10 @@ describe('completeMove / completeCopy / completeZeropage', () => {
   test('finish a whole operation: returns len', () => {
     const s = src(4, 0x21);
     const d = dst(8);
-    if (hasMove) {
-      expect(uffd.completeMove(d.addr, s.addr, 4 * PS)).toBe(4 * PS);
-    } else {
-      // no UFFDIO_MOVE before 6.8: completeMove surfaces the kernel's EINVAL at once
-      expectUffd(() => uffd.completeMove(d.addr, s.addr, 4 * PS), { code: 'EINVAL', bytesDone: 0 });
-      expect(uffd.completeCopy(d.addr, s.addr, 4 * PS)).toBe(4 * PS);
-    }
+    // the kernel's MOVE on 6.8+, the emulation before (moveEmulation 'auto')
+    expectMoveEmulated(uffd);
+    expect(uffd.completeMove(d.addr, s.addr, 4 * PS)).toBe(4 * PS);
+    expect(pageAt(s.addr).present).toBe(false); // moved, not copied
     expect(uffd.completeCopy(d.addr + 4 * PS, new Uint8Array(2 * PS).fill(7), 2 * PS)).toBe(2 * PS);
     expect(uffd.completeZeropage(d.addr + 6 * PS, 2 * PS)).toBe(2 * PS);
     expect([d.bytes[0], d.bytes[3 * PS], d.bytes[4 * PS], d.bytes[6 * PS]]).toEqual([
@@ -373,9 +373,10 @@ describe('completeMove / completeCopy / completeZeropage', () => {
     ]);
   });
 
-  moveTest(
+  moveApiTest(
     'completeMove surfaces the real error after partial progress (C6 -> C7: ENOENT, bytesDone 2 pages)',
     () => {
+      expectMoveEmulated(uffd);
       const s = src(4);
       s.mapping.madvise('dontneed', s.addr - s.mapping.address + 2 * PS, PS);
       const d = dst(4);
@@ -393,9 +394,10 @@ describe('completeMove / completeCopy / completeZeropage', () => {
     },
   );
 
-  moveTest(
+  moveApiTest(
     'completeMove surfaces EEXIST after partial progress (C8 -> C9: bytesDone 2 pages)',
     () => {
+      expectMoveEmulated(uffd);
       const s = src(4);
       const d = dst(4, [2]);
       expectUffd(() => uffd.completeMove(d.addr, s.addr, 4 * PS), {
@@ -481,7 +483,8 @@ describe('completeMove / completeCopy / completeZeropage', () => {
 });
 
 describe('moveBatch / copyBatch', () => {
-  moveTest('moveBatch moves scattered pages in one call and returns the entry count', () => {
+  moveApiTest('moveBatch moves scattered pages in one call and returns the entry count', () => {
+    expectMoveEmulated(uffd);
     const s = src(3, 0x71);
     const d = dst(6);
     const entries = new Float64Array([
@@ -494,9 +497,10 @@ describe('moveBatch / copyBatch', () => {
     expect(uffd.moveBatch(new Float64Array(0))).toBe(0);
   });
 
-  moveTest(
+  moveApiTest(
     'moveBatch stops at the first failing entry: UffdError with index, field, bytesDone',
     () => {
+      expectMoveEmulated(uffd);
       const s = src(4, 0x81);
       const d = dst(4, [1]);
       const entries = new Float64Array([
@@ -516,7 +520,8 @@ describe('moveBatch / copyBatch', () => {
     },
   );
 
-  moveTest('moveBatch: a partial entry -> EAGAIN with that entry’s bytesDone', () => {
+  moveApiTest('moveBatch: a partial entry -> EAGAIN with that entry’s bytesDone', () => {
+    expectMoveEmulated(uffd);
     const s = src(4);
     const d = dst(4, [3]);
     const entries = new Float64Array([d.addr, s.addr, PS, d.addr + PS, s.addr + PS, 3 * PS]);

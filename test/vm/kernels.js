@@ -18,6 +18,8 @@
 //
 // Options: --only id[,id]  --no-jest  --jest-args "<args>"  --env K=V[,K=V]  --jobs N
 //          --verbose  --keep  --time-scale N (test deadlines × N in the guests; default 4)
+//          --jest id="<args>" (repeatable: jest only in the named guests, each with its own args;
+//          the other guests run the smoke checks only; CI uses this, see .ci/kernels)
 //          --build-64k (build the 64K-page kernel first when it is not cached; ~6 min)
 //          --script FILE (run FILE in each guest instead of the tests: a quick probe)
 // Env: UFFD_VM_CACHE (downloads; default ~/.cache/userfaultfd-vm), UFFD_VM_64K (a 64K Image),
@@ -42,6 +44,14 @@ const opt = (name) => {
 const SCRIPT = opt('--script');
 const VERBOSE = argv.includes('--verbose') || SCRIPT !== undefined;
 const started = Date.now();
+// --jest id="args" (repeatable): jest runs in these guests only, each with its own arguments.
+const JEST_PER_GUEST = new Map();
+argv.forEach((a, i) => {
+  if (a !== '--jest') return;
+  const m = /^([\w.-]+)=(.*)$/s.exec(argv[i + 1] ?? '');
+  if (!m) throw new Error(`--jest ${argv[i + 1]}: want guest="jest args"`);
+  JEST_PER_GUEST.set(m[1], m[2]);
+});
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
 
 const GUESTS = [
@@ -219,8 +229,13 @@ function stageApp(stage, withJest) {
  * hang, not an expected time: a healthy run of the suites takes 3–5 minutes in an arm64 guest).
  */
 function timeoutOf(guest) {
-  const withJest = !argv.includes('--no-jest') && SCRIPT === undefined;
-  return guest.timeout + (withJest ? 600 : 0);
+  return guest.timeout + (runsJest(guest) ? 600 : 0);
+}
+
+/** Whether jest runs in this guest: not with --no-jest or --script; with --jest, where named. */
+function runsJest(guest) {
+  if (argv.includes('--no-jest') || SCRIPT !== undefined) return false;
+  return JEST_PER_GUEST.size === 0 || JEST_PER_GUEST.has(guest.id);
 }
 
 /** Boots one guest; resolves { ok, code, result, log, seconds }. */
@@ -233,8 +248,9 @@ function boot(guest, kernel, initrd, logFile) {
     `CI=${CI ? 'true' : 'false'}`,
   ];
   // Words on the kernel command line cannot hold spaces: the runner splits on commas.
-  if (opt('--jest-args'))
-    env.push(`UFFD_JEST_ARGS=${opt('--jest-args').trim().replace(/\s+/g, ',')}`);
+  const jestArgs = JEST_PER_GUEST.size > 0 ? JEST_PER_GUEST.get(guest.id) : opt('--jest-args');
+  if (!runsJest(guest)) env.push('UFFD_NO_JEST=1');
+  if (jestArgs) env.push(`UFFD_JEST_ARGS=${jestArgs.trim().replace(/\s+/g, ',')}`);
   // Deadlines in the tests scale with the guest (test/helpers/time.ts): TCG runs Node several
   // times slower than the host, more so on a busy host. --time-scale N overrides.
   env.push(`UFFD_TEST_TIME_SCALE=${opt('--time-scale') ?? 4}`);
@@ -331,6 +347,9 @@ async function main() {
   const only = opt('--only')?.split(',');
   const withJest = !argv.includes('--no-jest') && SCRIPT === undefined;
   let guests = GUESTS.filter((g) => !only || only.includes(g.id));
+  for (const id of JEST_PER_GUEST.keys()) {
+    if (!guests.some((g) => g.id === id)) throw new Error(`--jest ${id}: no such guest selected`);
+  }
   if (guests.length === 0) throw new Error(`--only matches no guest (${GUESTS.map((g) => g.id)})`);
 
   console.log(`> tools (+${elapsed()})`);
@@ -422,7 +441,11 @@ async function main() {
   const head = ['guest', 'kernel', 'page', 'MOVE', 'features', 'smoke', 'jest', 'time', 'result'];
   const rows = results.map(({ guest: g, ok, result: v, seconds, why }) => {
     const feats = v?.features ?? [];
-    const jest = v?.jest ? `${v.jest.pass}/${v.jest.pass + v.jest.fail}` : withJest ? '-' : 'off';
+    const jest = v?.jest
+      ? `${v.jest.pass}/${v.jest.pass + v.jest.fail}`
+      : runsJest(g)
+        ? '-'
+        : 'off';
     return [
       g.id,
       v?.kernel ?? '?',

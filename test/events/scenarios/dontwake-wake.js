@@ -36,8 +36,10 @@ main(async () => {
   uffd.move(dst.address + ps, src.address + ps, ps);
   const r2 = await t2;
   await it.return();
+  const moveEmulated = uffd.moveEmulated;
   uffd.close();
   return {
+    moveEmulated,
     moved,
     sleepingAfterMove,
     settledBeforeWake,

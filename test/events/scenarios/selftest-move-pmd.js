@@ -39,8 +39,10 @@ main(async () => {
   }
   const t = await touched;
   const srcSum = sb.reduce((a, b) => a + b, 0);
+  const moveEmulated = uffd.moveEmulated;
   uffd.close();
   return {
+    moveEmulated,
     alignedDst: dst.address % pmd === 0,
     alignedSrc: src.address % pmd === 0,
     faults,

@@ -59,8 +59,10 @@ main(async () => {
     if (nativeBytes[k] !== pattern(i, k % ps)) nativeOk = false;
   }
   const srcSum = new Uint8Array(src.buffer).reduce((a, b) => a + b, 0); // src is unregistered
+  const moveEmulated = uffd.moveEmulated;
   uffd.close();
   return {
+    moveEmulated,
     ioctlsHasMove: ioctls.has('move'),
     faults: [...faultsPerPage.values()].reduce((a, b) => a + b, 0),
     pagesFaulted: faultsPerPage.size,
