@@ -8,7 +8,15 @@
  * (100k calls on each backend).
  */
 import { join } from 'node:path';
-import { describeChild, jsonLines, lastJson, root, runFixture, runNode } from './helpers';
+import {
+  describeChild,
+  jsonLines,
+  lastJson,
+  root,
+  runFixture,
+  runNode,
+  underAsan,
+} from './helpers';
 
 const calls = Number(process.env.FUZZ_CALLS ?? 10000);
 
@@ -51,9 +59,20 @@ async function fuzz(backend: 'kernel' | 'simulated'): Promise<FuzzSummary> {
 }
 
 describe('bad input', () => {
-  test(`fuzz, kernel backend: ${calls} calls, no crash, typed errors, no state change after a refusal`, async () => {
-    await fuzz('kernel');
-  }, 650_000);
+  // Not under ASan (npm run test:asan; the normal CI job runs it): the fuzzer unmaps and moves
+  // pages of its own arena, and ASan's secondary allocator mmap()s every large block (a
+  // /proc/self/smaps read by the oracle, say) into whatever hole is free, such as one the
+  // fuzzer just made; a later fuzzed MAP_FIXED or MOVE there overwrote the block's header and
+  // ASan's allocator failed its own CHECK (sanitizer_allocator_secondary.h:199, seen once in CI
+  // form). That is the harness sharing an address space with an allocator, not the addon.
+  const kernelFuzz = underAsan ? test.skip : test;
+  kernelFuzz(
+    `fuzz, kernel backend: ${calls} calls, no crash, typed errors, no state change after a refusal`,
+    async () => {
+      await fuzz('kernel');
+    },
+    650_000,
+  );
 
   test(`fuzz, simulated backend: ${calls} calls, no crash, typed errors, no state change after a refusal`, async () => {
     const s = await fuzz('simulated');
