@@ -16,7 +16,6 @@ import { describeSystem } from '../helpers/system-state';
 
 const b = native();
 let uffd: Userfaultfd;
-const rawMaps: [number, number][] = [];
 const children: number[] = [];
 
 beforeEach(() => {
@@ -28,7 +27,6 @@ afterEach(async () => {
     await b.reap(pid);
   }
   uffd?.close(); // undefined when only absence rows (kernel-version.ts) ran
-  for (const [a, l] of rawMaps.splice(0)) b.munmap(a, l);
   releaseAll();
 });
 
