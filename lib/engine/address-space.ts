@@ -4,20 +4,12 @@
  * it (a compactor, a test) runs unchanged on both, which is how the engine is proven against the
  * kernel (test/engine/).
  */
+import type { Advice, Prot } from '../mm';
 import type { OpenOptions, Userfaultfd } from '../userfaultfd';
 
-export type SpaceProt = 'none' | 'r' | 'rw' | 'rwx' | 'rx';
-
-export type SpaceAdvice =
-  | 'normal'
-  | 'dontneed'
-  | 'dontfork'
-  | 'dofork'
-  | 'hugepage'
-  | 'nohugepage'
-  | 'pageout'
-  | 'cold'
-  | 'remove';
+/** The protections and advice both backends take: the same vocabulary as `mm` (lib/mm.ts). */
+export type SpaceProt = Prot;
+export type SpaceAdvice = Advice;
 
 export interface SpaceMmapOptions {
   prot?: SpaceProt;

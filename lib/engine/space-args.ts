@@ -6,6 +6,7 @@
  * lengths and ranges are the kernel's (or the model's) to judge and come back as UffdError.
  */
 import { constants as bufferConstants } from 'node:buffer';
+import { ADVICES, PROTS } from '../mm';
 import {
   checkOptions,
   describe,
@@ -17,19 +18,6 @@ import {
 } from '../validate';
 import type { SpaceAdvice, SpaceMmapOptions, SpaceMremapOptions, SpaceProt } from './address-space';
 import type { SimulatedSpaceOptions } from './space';
-
-export const SPACE_PROTS: readonly SpaceProt[] = ['none', 'r', 'rw', 'rwx', 'rx'];
-export const SPACE_ADVICES: readonly SpaceAdvice[] = [
-  'normal',
-  'dontneed',
-  'dontfork',
-  'dofork',
-  'hugepage',
-  'nohugepage',
-  'pageout',
-  'cold',
-  'remove',
-];
 
 /** read(): at most a Buffer's maximum (what readMemory() allows on the kernel side). */
 const MAX_READ = bufferConstants.MAX_LENGTH;
@@ -45,11 +33,11 @@ export function rangeArgs(addr: unknown, len: unknown, addrName = 'addr'): [numb
 }
 
 export function protArg(prot: unknown): SpaceProt {
-  return toChoice(prot, 'prot', SPACE_PROTS);
+  return toChoice(prot, 'prot', PROTS);
 }
 
 export function adviceArg(advice: unknown): SpaceAdvice {
-  return toChoice(advice, 'advice', SPACE_ADVICES);
+  return toChoice(advice, 'advice', ADVICES);
 }
 
 export interface MmapArgs {

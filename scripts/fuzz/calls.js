@@ -8,6 +8,7 @@
 // process (native threads, fds, Mapping objects, the addon's mm.* and probes) and is not drawn
 // for the simulated backend; `only: 'simulated'` entries exist on the simulated target only
 // (kept out of the kernel's draw so its sequences, and so its CI seed, stay what they were).
+const path = require('path');
 const fc = require('fast-check');
 
 /** Thrown by hostile options objects' getters: propagating it is correct, not a bug. */
@@ -33,18 +34,10 @@ const FEATURES = [
   'move',
 ];
 const EVENT_FEATURES = ['eventFork', 'eventRemap', 'eventRemove', 'eventUnmap'];
-const PROTS = ['none', 'r', 'rw', 'rwx', 'rx'];
-const ADVICES = [
-  'normal',
-  'dontneed',
-  'dontfork',
-  'dofork',
-  'hugepage',
-  'nohugepage',
-  'pageout',
-  'cold',
-  'remove',
-];
+// The package's own lists (lib/mm.ts), so a new protection or advice is fuzzed too.
+const { PROTS, ADVICES } = require(
+  path.join(process.env.USERFAULTFD_DIST || path.join(__dirname, '..', '..', 'dist'), 'mm.js'),
+);
 
 /** Values of every wrong kind: types, NaN, negatives, fractions, unsafe and huge integers. */
 function junkValues() {
