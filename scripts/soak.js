@@ -78,13 +78,16 @@ function result(phase, n, ms, warm, end, extra = {}) {
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 
+const PAGES = 1024;
+const THREADS = 4;
+
 /**
- * One checked pass over `PAGES` pages of mapping `m`: THREADS native threads read their slice
+ * One checked pass over the `PAGES` pages of mapping `m`: THREADS native threads read their slice
  * page by page (faulting each page in), the byte sum of each slice is checked against the page
  * pattern (page index & 0xff), and the range is zapped so the next pass faults again. Returns
  * the number of wrong slices.
  */
-async function checkedPass(m, PAGES, THREADS) {
+async function checkedPass(m) {
   const slice = (PAGES / THREADS) * ps;
   const rs = await Promise.all(
     Array.from({ length: THREADS }, (_, t) => u.touch(m.address + t * slice, slice)),
@@ -101,19 +104,40 @@ async function checkedPass(m, PAGES, THREADS) {
 }
 
 /**
+ * The fault phases' loop: checked passes over m (native threads read it page by page; the
+ * range is zapped after each pass so the next faults again), a tenth of them as warm-up, then
+ * the rest timed. `served()` counts the faults served so far; `end` is measured before the
+ * caller tears anything down, as `warm` was.
+ */
+async function timedPasses(m, total, served) {
+  let wrong = 0;
+  const pass = async () => {
+    wrong += await checkedPass(m);
+  };
+  const passes = Math.max(2, Math.ceil(total / PAGES));
+  const warmPasses = Math.max(1, Math.floor(passes / 10));
+  for (let i = 0; i < warmPasses; i++) await pass();
+  const warm = await measure();
+  const t0 = performance.now();
+  const before = served();
+  for (let i = warmPasses; i < passes; i++) await pass();
+  const ms = performance.now() - t0;
+  const n = served() - before;
+  const end = await measure();
+  return { n, ms, warm, end, wrong };
+}
+
+/**
  * Faults served through JS: native threads read a registered range page by page; the event
  * loop resolves each fault with one COPY (the pattern of the page). After each pass the range
  * is zapped (MADV_DONTNEED) so the next pass faults again. Every read is checked.
  */
 async function jsFaults(total) {
-  const PAGES = 1024;
-  const THREADS = 4;
   const uffd = u.Userfaultfd.open();
   const m = u.Mapping.anonymous(PAGES * ps);
   uffd.register(m.address, m.length);
   const src = new Uint8Array(ps);
   let served = 0;
-  let wrong = 0;
   const loop = (async () => {
     for await (const ev of uffd.events()) {
       const page = Math.floor(ev.address / ps) * ps;
@@ -127,19 +151,8 @@ async function jsFaults(total) {
       served++;
     }
   })();
-  const pass = async () => {
-    wrong += await checkedPass(m, PAGES, THREADS);
-  };
-  const passes = Math.max(2, Math.ceil(total / PAGES));
-  const warmPasses = Math.max(1, Math.floor(passes / 10));
-  for (let i = 0; i < warmPasses; i++) await pass();
-  const warm = await measure();
-  const t0 = performance.now();
-  const before = served;
-  for (let i = warmPasses; i < passes; i++) await pass();
-  const ms = performance.now() - t0;
-  const n = served - before;
-  const end = await measure(); // the uffd and its mapping still open, as at warm-up
+  // The uffd and its mapping stay open until after the end measurement, as at warm-up.
+  const { n, ms, warm, end, wrong } = await timedPasses(m, total, () => served);
   uffd.close();
   await loop;
   m.unmap();
@@ -153,8 +166,6 @@ async function jsFaults(total) {
  * read the range page by page and every pass is checked, then zapped to fault again.
  */
 async function nativeFaults(total) {
-  const PAGES = 1024;
-  const THREADS = 4;
   const uffd = u.Userfaultfd.open();
   const m = u.Mapping.anonymous(PAGES * ps);
   const src = u.Mapping.anonymous(PAGES * ps);
@@ -164,25 +175,18 @@ async function nativeFaults(total) {
   const resolver = uffd.startResolver({
     ranges: [{ start: m.address, len: m.length, policy: 'copy', source: src.address }],
   });
-  let wrong = 0;
-  const pass = async () => {
-    wrong += await checkedPass(m, PAGES, THREADS);
-  };
-  const passes = Math.max(2, Math.ceil(total / PAGES));
-  const warmPasses = Math.max(1, Math.floor(passes / 10));
-  for (let i = 0; i < warmPasses; i++) await pass();
-  const warm = await measure();
-  const t0 = performance.now();
-  const before = resolver.counters().resolved;
-  for (let i = warmPasses; i < passes; i++) await pass();
-  const ms = performance.now() - t0;
+  // The resolver, uffd and mappings stay alive until after the end measurement.
+  const { n, ms, warm, end, wrong } = await timedPasses(
+    m,
+    total,
+    () => resolver.counters().resolved,
+  );
   const c = resolver.counters();
-  const end = await measure(); // the resolver, uffd and mappings still alive, as at warm-up
   await resolver.stop();
   uffd.close();
   m.unmap();
   src.unmap();
-  result('native-faults', c.resolved - before, ms, warm, end, {
+  result('native-faults', n, ms, warm, end, {
     wrongPasses: wrong,
     resolverErrors: c.errors,
   });
