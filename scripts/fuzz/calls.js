@@ -14,30 +14,12 @@ const fc = require('fast-check');
 /** Thrown by hostile options objects' getters: propagating it is correct, not a bug. */
 class Sentinel extends Error {}
 
-const FEATURES = [
-  'pagefaultFlagWp',
-  'eventFork',
-  'eventRemap',
-  'eventRemove',
-  'missingHugetlbfs',
-  'missingShmem',
-  'eventUnmap',
-  'sigbus',
-  'threadId',
-  'minorHugetlbfs',
-  'minorShmem',
-  'exactAddress',
-  'wpHugetlbfsShmem',
-  'wpUnpopulated',
-  'poison',
-  'wpAsync',
-  'move',
-];
 const EVENT_FEATURES = ['eventFork', 'eventRemap', 'eventRemove', 'eventUnmap'];
-// The package's own lists (lib/mm.ts), so a new protection or advice is fuzzed too.
-const { PROTS, ADVICES } = require(
-  path.join(process.env.USERFAULTFD_DIST || path.join(__dirname, '..', '..', 'dist'), 'mm.js'),
-);
+// The package's own lists (lib/features.ts, lib/mm.ts), so a new feature, protection or advice
+// is fuzzed too.
+const dist = process.env.USERFAULTFD_DIST || path.join(__dirname, '..', '..', 'dist');
+const FEATURES = Object.keys(require(path.join(dist, 'features.js')).FEATURE_BITS);
+const { PROTS, ADVICES } = require(path.join(dist, 'mm.js'));
 
 /** Values of every wrong kind: types, NaN, negatives, fractions, unsafe and huge integers. */
 function junkValues() {
