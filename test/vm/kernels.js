@@ -42,6 +42,8 @@ const opt = (name) => {
 // --script FILE: run FILE (plain JS, copied to /app/guest) in each guest instead of the runner;
 // its output is shown and its exit status is the verdict (a quick probe on another kernel).
 const SCRIPT = opt('--script');
+/** The jest suites are staged and run at all (not with --no-jest, nor with --script). */
+const JEST_ENABLED = !argv.includes('--no-jest') && SCRIPT === undefined;
 const VERBOSE = argv.includes('--verbose') || SCRIPT !== undefined;
 const started = Date.now();
 // --jest id="args" (repeatable): jest runs in these guests only, each with its own arguments.
@@ -234,8 +236,7 @@ function timeoutOf(guest) {
 
 /** Whether jest runs in this guest: not with --no-jest or --script; with --jest, where named. */
 function runsJest(guest) {
-  if (argv.includes('--no-jest') || SCRIPT !== undefined) return false;
-  return JEST_PER_GUEST.size === 0 || JEST_PER_GUEST.has(guest.id);
+  return JEST_ENABLED && (JEST_PER_GUEST.size === 0 || JEST_PER_GUEST.has(guest.id));
 }
 
 /** Boots one guest; resolves { ok, code, result, log, seconds }. */
@@ -345,7 +346,7 @@ function row(cells, widths) {
 async function main() {
   if (process.arch !== 'x64') throw new Error('test:kernels cross-builds from an x64 host');
   const only = opt('--only')?.split(',');
-  const withJest = !argv.includes('--no-jest') && SCRIPT === undefined;
+  const withJest = JEST_ENABLED;
   let guests = GUESTS.filter((g) => !only || only.includes(g.id));
   for (const id of JEST_PER_GUEST.keys()) {
     if (!guests.some((g) => g.id === id)) throw new Error(`--jest ${id}: no such guest selected`);
