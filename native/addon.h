@@ -11,6 +11,7 @@
 //   Float64Array (AddonData::result), NaN when the kernel left it untouched.
 #pragma once
 
+#include <errno.h>
 #include <napi.h>
 #include <stdint.h>
 
@@ -85,6 +86,11 @@ inline Napi::Value FromU64(Napi::Env env, uint64_t v) {
 }
 
 inline Napi::Value Errno(Napi::Env env, int err) { return Napi::Number::New(env, -err); }
+
+// A syscall's return as the binding's convention: the value, or -errno when it failed (< 0).
+inline Napi::Value Ret(Napi::Env env, long ret) {
+  return Napi::Number::New(env, ret < 0 ? -errno : static_cast<double>(ret));
+}
 
 // The bytes of a TypedArray or DataView: first byte and length, or false for anything else.
 // Through napi_get_*_info rather than .ArrayBuffer().Data(), which throws a bare "Invalid

@@ -76,10 +76,6 @@ void ReleaseView(const ViewHint& h) {
   }
 }
 
-Napi::Value Ret(Napi::Env env, long ret) {
-  return Napi::Number::New(env, ret < 0 ? -errno : static_cast<double>(ret));
-}
-
 // mmap(addr, len, prot, flags, fd, offset) -> address, or -errno.
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   uint64_t addr = ArgU64(info, 0, "addr");

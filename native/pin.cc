@@ -68,8 +68,7 @@ Napi::Value IoUringPin(const Napi::CallbackInfo& info) {
 // 0 or -errno. The ring fd stays open: close it with close().
 Napi::Value IoUringUnpin(const Napi::CallbackInfo& info) {
   int fd = ArgInt(info, 0, "ringFd");
-  long r = syscall(SYS_io_uring_register, fd, kUnregisterBuffers, nullptr, 0);
-  return Napi::Number::New(info.Env(), r == 0 ? 0 : -errno);
+  return Ret(info.Env(), syscall(SYS_io_uring_register, fd, kUnregisterBuffers, nullptr, 0));
 }
 
 }  // namespace
