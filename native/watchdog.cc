@@ -61,6 +61,10 @@ struct WatchedFd {
 
 struct WatchedEnv {
   int jsTid = 0;
+  // /proc/self/task/<jsTid>/wchan, opened once when the addon loads in the environment and
+  // re-read with pread every period (closed at its teardown): one fd for the environment's
+  // lifetime rather than an open/close every 100 ms that anyone counting fds sees come and go.
+  int wchanFd = -1;
   int policy = kJsFaultReport;
   int thresholdMs = 1000;
   int64_t blockedSinceMs = 0;
@@ -87,14 +91,16 @@ void Say(const std::string& s) {
   (void)w;
 }
 
-bool InHandleUserfault(int tid) {
+int OpenWchan(int tid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/task/%d/wchan", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+bool InHandleUserfault(int wchanFd) {
+  if (wchanFd < 0) return false;
   char buf[64] = {0};
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  ssize_t n = pread(wchanFd, buf, sizeof buf - 1, 0);
   return n > 0 && strncmp(buf, "handle_userfault", 16) == 0;
 }
 
@@ -236,7 +242,7 @@ void Run() {
       (void)key;
       if (e.fds.empty() || e.policy == kJsFaultOff) continue;
       any = true;
-      if (!InHandleUserfault(e.jsTid)) {
+      if (!InHandleUserfault(e.wchanFd)) {
         e.blockedSinceMs = 0;
         continue;
       }
@@ -372,6 +378,7 @@ void OnEnvCleanup(void* arg) {
   std::lock_guard<std::mutex> lock(*gMu);
   auto it = gEnvs->find(reinterpret_cast<uint64_t>(arg));
   if (it == gEnvs->end()) return;
+  if (it->second.wchanFd >= 0) close(it->second.wchanFd);
   for (auto& [fd, w] : it->second.fds) {
     (void)fd;
     for (const Msg& m : w.stash) {
@@ -408,6 +415,7 @@ void InitWatchdog(Napi::Env env, Napi::Object exports) {
     std::lock_guard<std::mutex> lock(*gMu);
     WatchedEnv e;
     e.jsTid = static_cast<int>(syscall(SYS_gettid));  // Init runs on the environment's JS thread
+    e.wchanFd = OpenWchan(e.jsTid);
     (*gEnvs)[WatchdogEnvKey(env)] = e;
   }
   napi_add_env_cleanup_hook(env, OnEnvCleanup, reinterpret_cast<void*>(WatchdogEnvKey(env)));
