@@ -35,13 +35,45 @@ function parseLine(line: string): MapsEntry | undefined {
   };
 }
 
+// The /proc files are read through one reused 64 KiB buffer, never with readFileSync. smaps is
+// about 1 KiB per VMA, so a whole-file read is one allocation of hundreds of KiB: above glibc's
+// mmap threshold (128 KiB), an mmap(NULL) that the kernel places in the highest free gap, which
+// can be a hole the caller has just made in its own reservation (munmap of part of it, mremap
+// away). A caller that later unmaps or MAP_FIXEDs its whole reservation then destroys a live
+// heap block, and the process dies of SIGSEGV when the block is next used or freed. Measured
+// with a 160 KiB maps file: 4 of 80 whole-file reads landed in a fresh 192 KiB hole, 0 of 100
+// chunked reads.
+const CHUNK = 64 * 1024;
+let chunk: Buffer | undefined;
+
+/** Calls fn with each line of a file (no trailing newline). seq_file reads of /proc end on a
+ * line boundary, but a regular file's do not: a line cut by a chunk is carried over. Exported
+ * for the tests. */
+export function forEachLine(path: string, fn: (line: string) => void): void {
+  chunk ??= Buffer.allocUnsafeSlow(CHUNK);
+  const fd = fs.openSync(path, 'r');
+  try {
+    let rest = '';
+    for (;;) {
+      const n = fs.readSync(fd, chunk, 0, CHUNK, null);
+      if (n <= 0) break;
+      const lines = (rest + chunk.toString('latin1', 0, n)).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) fn(line);
+    }
+    if (rest !== '') fn(rest);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** /proc/self/maps. */
 export function readMaps(): MapsEntry[] {
   const out: MapsEntry[] = [];
-  for (const line of fs.readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+  forEachLine('/proc/self/maps', (line) => {
     const e = parseLine(line);
     if (e !== undefined) out.push(e);
-  }
+  });
   return out;
 }
 
@@ -49,17 +81,17 @@ export function readMaps(): MapsEntry[] {
 export function readSmaps(): MapsEntry[] {
   const out: MapsEntry[] = [];
   let cur: MapsEntry | undefined;
-  for (const line of fs.readFileSync('/proc/self/smaps', 'latin1').split('\n')) {
+  forEachLine('/proc/self/smaps', (line) => {
     if (line.startsWith('VmFlags:')) {
       if (cur !== undefined) cur.vmFlags = new Set(line.slice(8).trim().split(/\s+/));
-      continue;
+      return;
     }
     const e = /^[0-9a-f]+-[0-9a-f]+ /.test(line) ? parseLine(line) : undefined;
     if (e !== undefined) {
       cur = e;
       out.push(e);
     }
-  }
+  });
   return out;
 }
 
