@@ -63,6 +63,7 @@ export async function compact(
   const to = resv + (n + 3) * ps;
   space.mmap(n * ps, { fixed: from });
   space.mmap(n * ps, { fixed: to });
+  let fromUnmapped = false;
   try {
     // Allocate: object id i in page i; free about half of them.
     for (let i = 0; i < n; i++) await space.write(from + i * ps, new Uint8Array([i + 1, 0xc0]));
@@ -151,6 +152,7 @@ export async function compact(
     // Release the from-space; the to-space keeps the live objects densely.
     const fromInfo = space.pageInfo(from, n * ps).some((p) => p.present);
     space.munmap(from, n * ps);
+    fromUnmapped = true;
     const info = space.pageInfo(to, liveIdx.length * ps);
     const states = info.map((p) => (p.present ? (p.exclusive ? 'x' : 'p') : '-')).join('');
     return {
@@ -165,6 +167,14 @@ export async function compact(
     };
   } finally {
     uffd.unregister(to, n * ps);
-    space.munmap(resv, (2 * n + 4) * ps);
+    // Once the from-space is unmapped its hole is no longer ours: any mmap(NULL) in this process
+    // (a malloc above the mmap threshold, say) may have been placed there, so unmap only the
+    // parts of the reservation still held.
+    if (fromUnmapped) {
+      space.munmap(resv, from - resv);
+      space.munmap(from + n * ps, resv + (2 * n + 4) * ps - (from + n * ps));
+    } else {
+      space.munmap(resv, (2 * n + 4) * ps);
+    }
   }
 }
