@@ -11,15 +11,18 @@
 // { signal } instead of killing the process. Signals on other threads are passed to the handler
 // that was installed before ours (V8's, Node's, or the default action).
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <functional>
@@ -65,16 +68,95 @@ void Chain(const struct sigaction& prev, int sig, siginfo_t* si, void* uc) {
   signal(sig, SIG_DFL);
 }
 
+// ---- the report of a fatal fault ----------------------------------------------------------------
+// Only async-signal-safe calls below (write, prctl, sigaction, raise), except backtrace(), whose
+// one unsafe step (loading libgcc's unwinder) InstallHandlers() takes in advance.
+
+size_t PutU64(char* out, uint64_t v, unsigned base) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v != 0);
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+size_t PutStr(char* out, const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') {
+    out[n] = s[n];
+    n++;
+  }
+  return n;
+}
+
+uint64_t ProgramCounter(void* uc) {
+#if defined(__x86_64__)
+  return static_cast<uint64_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  return static_cast<uint64_t>(static_cast<ucontext_t*>(uc)->uc_mcontext.pc);
+#else
+  (void)uc;
+  return 0;
+#endif
+}
+
+// The process is about to die of sig (nothing is left to handle it): say where, so that a crash
+// in a test runner's worker or in a user's process leaves more than "Segmentation fault". The
+// frames are module+offset (addr2line or gdb turn them into lines).
+void FatalReport(int sig, siginfo_t* si, void* uc) {
+  char buf[320];
+  size_t n =
+      PutStr(buf, sig == SIGBUS ? "\nuserfaultfd: fatal SIGBUS" : "\nuserfaultfd: fatal SIGSEGV");
+  n += PutStr(buf + n, " (si_code ");
+  if (si->si_code < 0) buf[n++] = '-';
+  n += PutU64(buf + n, static_cast<uint64_t>(si->si_code < 0 ? -si->si_code : si->si_code), 10);
+  n += PutStr(buf + n, ") at address 0x");
+  n += PutU64(buf + n, reinterpret_cast<uint64_t>(si->si_addr), 16);
+  n += PutStr(buf + n, ", pc 0x");
+  n += PutU64(buf + n, ProgramCounter(uc), 16);
+  n += PutStr(buf + n, ", thread ");
+  n += PutU64(buf + n, static_cast<uint64_t>(syscall(SYS_gettid)), 10);
+  char comm[17] = {0};
+  prctl(PR_GET_NAME, comm, 0, 0, 0);
+  n += PutStr(buf + n, " \"");
+  n += PutStr(buf + n, comm);
+  n += PutStr(buf + n, "\" (report from the userfaultfd addon's signal handler):\n");
+  ssize_t w = write(2, buf, n);
+  (void)w;
+  void* frames[48];
+  int depth = backtrace(frames, 48);
+  backtrace_symbols_fd(frames, depth, 2);
+}
+
 void OnFaultSignal(int sig, siginfo_t* si, void* uc) {
   if (tGuard != nullptr) {
     tFaultAddr = reinterpret_cast<uint64_t>(si->si_addr);
     siglongjmp(*tGuard, sig);
   }
   Chain(sig == SIGBUS ? gPrevBus : gPrevSegv, sig, si, uc);
+  // A handler before ours (V8's WebAssembly trap handler, say) may have taken the signal and
+  // returned. When the disposition is now the default, the process dies: a fault re-executes the
+  // instruction and takes the signal again; a signal sent with kill(2) (si_code <= 0) would not
+  // recur, so it is raised again rather than swallowed.
+  struct sigaction cur;
+  if (sigaction(sig, nullptr, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) != 0 ||
+      cur.sa_handler != SIG_DFL) {
+    return;
+  }
+  if (si->si_code <= 0) {
+    raise(sig);
+    return;
+  }
+  FatalReport(sig, si, uc);
 }
 
 void InstallHandlers() {
   std::call_once(gHandlersOnce, [] {
+    void* warm[1];
+    backtrace(warm, 1);  // loads the unwinder now, not first in a signal handler (FatalReport)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = OnFaultSignal;
