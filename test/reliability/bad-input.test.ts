@@ -8,6 +8,7 @@
  * (100k calls on each backend).
  */
 import { join } from 'node:path';
+import { pageSize } from '../../lib';
 import {
   describeChild,
   jsonLines,
@@ -107,7 +108,7 @@ describe('bad input', () => {
     });
     expect(byName['mmap-fd']).toMatchObject(refused('RangeError', 'ERR_OUT_OF_RANGE'));
     expect(byName['memfd-name']).toMatchObject(refused('TypeError', 'ERR_INVALID_ARG_TYPE'));
-    expect(byName['copy-sab']).toMatchObject({ ok: true, value: 4096, byte: 0x5a });
+    expect(byName['copy-sab']).toMatchObject({ ok: true, value: pageSize, byte: 0x5a });
     expect(byName['completeCopy-detached']).toMatchObject(
       refused('RangeError', 'ERR_OUT_OF_RANGE'),
     );

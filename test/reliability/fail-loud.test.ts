@@ -4,6 +4,7 @@
  * FailLoud (SIGBUS on the unresolved pages, or an abort), never a hang, never a zero page where
  * fail-loud was asked for. Every scenario runs in a child with a hard timeout.
  */
+import { pageSize } from '../../lib';
 import { compileC, lastJson, runFixture, type ChildResult } from './helpers';
 
 interface Page {
@@ -163,7 +164,7 @@ test('poisonMissing() and the FailLoud API', async () => {
     .split('\n')
     .map((l) => JSON.parse(l) as { name: string });
   const by = Object.fromEntries(lines.map((l) => [l.name, l]));
-  const ps = 4096;
+  const ps = pageSize;
   expect(by.poisonMissing).toEqual({
     name: 'poisonMissing',
     poisoned: 6 * ps, // 8 registered pages minus 2 present; page 5 in its own VMA; 8-15 not registered

@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pageSize } from '../../lib';
 import { compileC, isRoot, lastJson, root, runFixture } from './helpers';
 
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -74,7 +75,7 @@ async function withAcl<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const KERNEL_EFAULT = { ok: false, code: 'EFAULT', faultsServed: 0 };
-const KERNEL_SERVED = { ok: true, n: 4096, byte: 0x42, faultsServed: 1 };
+const KERNEL_SERVED = { ok: true, n: pageSize, byte: 0x42, faultsServed: 1 };
 
 const maybe = isRoot ? describe : process.env.CI === 'true' ? describe : describe.skip;
 if (!isRoot && process.env.CI !== 'true') {
