@@ -21,7 +21,7 @@
  */
 import { native, type NativeResolverHandle } from './binding';
 import { UffdError } from './errors';
-import type { MessageSource } from './events';
+import { streamOf, type MessageSource } from './events';
 import type { Readiness } from './raw';
 import type { Userfaultfd } from './userfaultfd';
 import { checkOptions, rangeError, toBool, toChoice, toU53, typeError } from './validate';
@@ -135,8 +135,6 @@ export class NativeResolver {
     const r = this.handle.start();
     if (r < 0) throw UffdError.fromErrno(r, { syscall: 'pthread_create' });
     skipFd(uffd.fd, true);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { streamOf } = require('./events') as typeof import('./events');
     streamOf(uffd).useSource(this.source);
     this.unhook = uffd.onClose(() => this.halt());
   }

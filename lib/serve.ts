@@ -28,14 +28,15 @@
  *   and `server.done` rejects with it.
  */
 import { UffdError } from './errors';
-import type {
-  ForkEvent,
-  PagefaultEvent,
-  RemapEvent,
-  RemoveEvent,
-  UffdEvent,
-  UnknownEvent,
-  UnmapEvent,
+import {
+  streamOf,
+  type ForkEvent,
+  type PagefaultEvent,
+  type RemapEvent,
+  type RemoveEvent,
+  type UffdEvent,
+  type UnknownEvent,
+  type UnmapEvent,
 } from './events';
 import type { Userfaultfd } from './userfaultfd';
 import { checkOptions, describe, rangeError, toChoice, typeError } from './validate';
@@ -203,8 +204,6 @@ export class FaultServer {
   /** Everything else already readable (the resolver's queue or the fd). */
   private pending(): UffdEvent[] {
     if (this.uffd.closed) return [];
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { streamOf } = require('./events') as typeof import('./events');
     return streamOf(this.uffd).readPending();
   }
 

@@ -20,7 +20,7 @@ import {
 } from './features';
 import { KernelUffd, type RawUffd, type Addr } from './raw';
 import { checkOptions, describe, rangeError, toBool, toFd, toU53, typeError } from './validate';
-import type { EventStream, EventsOptions, UffdEvent } from './events';
+import { streamOf, type EventStream, type EventsOptions, type UffdEvent } from './events';
 import type { NativeResolver, ResolverOptions } from './resolver';
 import type { FaultHandler, FaultServer, ServeOptions } from './serve';
 import { unwatchFd, watchFd } from './watchdog';
@@ -603,9 +603,6 @@ export class Userfaultfd {
    */
   events(options?: EventsOptions): AsyncIterableIterator<UffdEvent> {
     this.live();
-    // Loaded lazily: the event machinery is not needed by callers that only resolve.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { streamOf } = require('./events') as typeof import('./events');
     return streamOf(this).iterate(options);
   }
 
@@ -625,8 +622,6 @@ export class Userfaultfd {
   }
 
   private streamNow(): EventStream {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { streamOf } = require('./events') as typeof import('./events');
     return streamOf(this);
   }
 
