@@ -677,15 +677,18 @@ export function ioctlUnregister(ctx: SimCtx, start: Addr, len: Addr): number {
   const list = space.vmas.range(s, end);
   if (list.length === 0) return -U.EINVAL;
   if ((list[0]!.flags & VM_HUGETLB) !== 0 && s % space.pmdSize !== 0) return -U.EINVAL;
+  // A range registered with another uffd: EINVAL from 6.17 (B16); 6.12 unregistered it.
+  const foreignOk = space.profile === '6.12';
   for (const v of list) {
-    if (v.uffd !== null && v.uffd !== ctx) return -U.EINVAL;
+    if (v.uffd !== null && v.uffd !== ctx && !foreignOk) return -U.EINVAL;
     if (!canUserfault(v, v.flags, false)) return -U.EINVAL;
   }
   for (const v of space.vmas.range(s, end)) {
     if (v.uffd === null) continue;
     const a = Math.max(s, v.start);
     const b = Math.min(end, v.end);
-    if ((v.flags & VM_UFFD_MISSING) !== 0) ctx.wake(a, b - a);
+    // wake_userfault(vma->vm_userfaultfd_ctx.ctx): the owner's waiters, whoever unregisters.
+    if ((v.flags & VM_UFFD_MISSING) !== 0) v.uffd.wake(a, b - a);
     clearUffd(space, v, a, b);
   }
   return 0;

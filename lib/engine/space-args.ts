@@ -161,7 +161,7 @@ export function spaceOptionsArgs(options: unknown): SimulatedSpaceOptions {
     out.pageSize = ps;
   }
   if (o.profile !== undefined)
-    out.profile = toChoice(o.profile, 'profile', ['6.18', 'rfc-2015'] as const);
+    out.profile = toChoice(o.profile, 'profile', ['6.18', '6.12', 'rfc-2015'] as const);
   if (o.taskSize !== undefined) {
     const t = toU53(o.taskSize, 'taskSize');
     const ps = out.pageSize ?? 4096;

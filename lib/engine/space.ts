@@ -83,12 +83,16 @@ import {
   type MremapArgs,
 } from './space-args';
 
-export type Profile = '6.18' | 'rfc-2015';
+export type Profile = '6.18' | '6.12' | 'rfc-2015';
 
 export interface SimulatedSpaceOptions {
   /** 4096 (default), 16384 or 65536. The PMD (THP) size is pageSize * pageSize / 8. */
   pageSize?: number;
-  /** '6.18' (default): this machine's kernel; 'rfc-2015': the 2015 RFC remap_pages() (§2.10). */
+  /**
+   * '6.18' (default): this machine's kernel. '6.12': the same except where 6.12 was measured to
+   * differ (spec §2.9): UNREGISTER through a uffd other than the range's owner unregisters it
+   * (B16; refused with EINVAL from 6.17). 'rfc-2015': the 2015 RFC remap_pages() (§2.10).
+   */
   profile?: Profile;
   /** TASK_SIZE; default 0x7ffffffff000 for 4K pages (x86-64), 2^48 otherwise (arm64). */
   taskSize?: number;

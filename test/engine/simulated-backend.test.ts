@@ -231,6 +231,39 @@ describe('errors and progress, as on the kernel', () => {
     uffd.close();
   });
 
+  test.each(['6.18', '6.12'] as const)(
+    'UNREGISTER through another uffd than the owner, profile %s (B16: EINVAL from 6.17)',
+    async (profile) => {
+      const sp = new SimulatedSpace({ profile });
+      const ps = sp.pageSize;
+      const owner = sp.userfaultfd();
+      const other = sp.userfaultfd();
+      const a = sp.mmap(2 * ps);
+      owner.register(a, 2 * ps);
+      // A reader blocked in a missing fault on the owner's range.
+      const read = sp.read(a + ps, 1);
+      let settled = false;
+      void read.then(() => (settled = true));
+      await new Promise((r) => setImmediate(r));
+      expect(settled).toBe(false);
+      if (profile === '6.18') {
+        expect(() => other.unregister(a, ps)).toThrow(
+          expect.objectContaining({ code: 'EINVAL', request: 'UFFDIO_UNREGISTER' }),
+        );
+        expect(sp.vmaInfo(a, 2 * ps).map((v) => v.uffd.missing)).toEqual([true]);
+        owner.close(); // wakes the reader
+      } else {
+        // 6.12 unregisters the range (the VMA splits) and wakes the owner's waiters, which
+        // re-fault on an unregistered page: a zero page.
+        other.unregister(a + ps, ps);
+        expect(sp.vmaInfo(a, 2 * ps).map((v) => v.uffd.missing)).toEqual([true, false]);
+      }
+      expect(await read).toEqual(new Uint8Array([0]));
+      owner.close();
+      other.close();
+    },
+  );
+
   test('moveBatch and copyBatch report the failing entry', () => {
     const sp = new SimulatedSpace();
     const ps = sp.pageSize;
