@@ -79,10 +79,24 @@ export interface ProbeEnv {
   cleanup(): Promise<void>;
 }
 
-/** The package root (where dist/ and build/ are), found upwards from here. */
+/**
+ * The package root (dist/, and build/ or prebuilds/), found upwards from here: the directory
+ * whose package.json is this package's. Not binding.gyp, which the staged guest suite
+ * (test/vm/suite.js) does not carry.
+ */
 const ROOT = ((): string => {
+  const isRoot = (d: string): boolean => {
+    try {
+      const pj = JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')) as {
+        name?: string;
+      };
+      return pj.name === 'userfaultfd';
+    } catch {
+      return false;
+    }
+  };
   let d = __dirname;
-  while (!fs.existsSync(path.join(d, 'binding.gyp')) && path.dirname(d) !== d) d = path.dirname(d);
+  while (!isRoot(d) && path.dirname(d) !== d) d = path.dirname(d);
   return d;
 })();
 
