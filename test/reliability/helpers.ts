@@ -5,7 +5,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scaledMs } from '../helpers/time';
@@ -99,9 +106,12 @@ export function describeChild(r: ChildResult): string {
 
 /**
  * Compiles a C helper from test/reliability/fixtures/<name>.c into a cache directory keyed by
- * the source's hash, and returns the binary's path.
+ * the source's hash, and returns the binary's path. The QEMU guests have no compiler: there
+ * test/vm/suite.js has built <name>.<arch> beside the source, which is used instead.
  */
 export function compileC(name: string, extraFlags: string[] = []): string {
+  const prebuilt = join(fixtures, `${name}.${process.arch}`);
+  if (extraFlags.length === 0 && existsSync(prebuilt)) return prebuilt;
   const src = join(fixtures, `${name}.c`);
   const text = readFileSync(src, 'utf8');
   const hash = createHash('sha256')
@@ -118,7 +128,7 @@ export function compileC(name: string, extraFlags: string[] = []): string {
       encoding: 'utf8',
     });
     if (r.status !== 0) throw new Error(`cc ${name}.c failed:\n${r.stderr}`);
-    spawnSync('mv', ['-f', tmp, out]);
+    renameSync(tmp, out); // atomic: a concurrent test never runs a half-written binary
   }
   return out;
 }

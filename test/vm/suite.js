@@ -167,14 +167,27 @@ function stageSuite(root, dest, pkgDir) {
       filter: (src) => !src.endsWith('.ts') && path.relative(root, src) !== path.join('test', 'vm'),
     });
   };
-  for (const rel of ['test', 'examples', 'README.md', path.join('scripts', 'run-examples.js')]) {
+  const staged = [
+    'test',
+    'examples',
+    'README.md',
+    path.join('scripts', 'run-examples.js'),
+    // spawned by test/reliability/bad-input.test.ts
+    path.join('scripts', 'fuzz.js'),
+    path.join('scripts', 'fuzz'),
+  ];
+  for (const rel of staged) {
     copyData(rel);
   }
-  // The guests have no compiler: C peers (test/events/peers/*.c, spawned by processes.test.ts)
-  // are built here, static, once per guest arch, as <name>.<process.arch> beside the source;
-  // the test uses such a binary when it exists and runs `cc` otherwise (the host).
-  const peers = path.join(dest, 'test', 'events', 'peers');
-  if (fs.existsSync(peers)) {
+  // The guests have no compiler: C peers and helpers (test/events/peers/*.c, spawned by
+  // processes.test.ts; test/reliability/fixtures/*.c, by fail-loud and privileges through
+  // compileC) are built here, static, once per guest arch, as <name>.<process.arch> beside the
+  // source; the tests use such a binary when it exists and run `cc` otherwise (the host).
+  for (const peers of [
+    path.join(dest, 'test', 'events', 'peers'),
+    path.join(dest, 'test', 'reliability', 'fixtures'),
+  ]) {
+    if (!fs.existsSync(peers)) continue;
     for (const c of fs.readdirSync(peers).filter((f) => f.endsWith('.c'))) {
       for (const [arch, cc] of [
         ['x64', 'cc'],
