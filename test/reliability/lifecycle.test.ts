@@ -4,6 +4,7 @@
  * without close(), and Workers that go away with everything open. Each scenario runs in a child
  * with a hard timeout: a hang is a killed child, not a stuck jest worker.
  */
+import { pageSize } from '../../lib';
 import { describeChild, lastJson, runFixture, underAsan } from './helpers';
 
 describe('lifecycle', () => {
@@ -16,7 +17,7 @@ describe('lifecycle', () => {
       readSignal: null,
       writeAccesses: 1,
       shmemBytesNonZero: false, // memfd: a fresh zero page-cache page
-      shmemLength: 8192,
+      shmemLength: 2 * pageSize,
       workerByte: 0, // the Worker's JS read saw 0
       writtenByte: 7, // the blocked write landed once woken (now ordinary memory)
       stillBlocked: 0,
