@@ -172,9 +172,10 @@ function stageSuite(root, dest, pkgDir) {
     'examples',
     'README.md',
     path.join('scripts', 'run-examples.js'),
-    // spawned by test/reliability/bad-input.test.ts
+    // spawned by test/reliability/bad-input.test.ts and load.test.ts
     path.join('scripts', 'fuzz.js'),
     path.join('scripts', 'fuzz'),
+    path.join('scripts', 'soak.js'),
   ];
   for (const rel of staged) {
     copyData(rel);
