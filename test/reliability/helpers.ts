@@ -57,6 +57,10 @@ export function runNode(script: string, options: RunOptions = {}): Promise<Child
     let timedOut = false;
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // A command that cannot be spawned (a wrapper missing here, ENOENT) emits 'error' before
+    // 'close'. Unhandled, it was thrown out of the emitter and 'close' never resolved the
+    // promise: the test hung until jest's timeout (seen in a guest without setpriv).
+    child.on('error', (e: Error) => (stderr += `spawn ${file}: ${e.message}\n`));
     const timer = setTimeout(
       () => {
         timedOut = true;

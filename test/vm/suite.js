@@ -26,6 +26,13 @@ const HOST_ONLY = new Map([
   [path.join('test', 'native', 'probe-x-swap.test.ts'), 'needs a swap device'],
   // the same rows in the engine's probe table (the other rows run in probe-table.test.ts)
   [path.join('test', 'engine', 'probe-table-swap.test.ts'), 'needs a swap device'],
+  // switches to nobody with setpriv, grants /dev/userfaultfd with setfacl/getfacl and scans the
+  // lib/ and native/ sources; the guests have none of these (the host job and the podman
+  // containers run it)
+  [
+    path.join('test', 'reliability', 'privileges.test.ts'),
+    'needs setpriv, setfacl and the sources',
+  ],
 ]);
 
 /** test/**\/*.test.ts, except this directory's own files and HOST_ONLY. */
