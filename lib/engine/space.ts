@@ -90,8 +90,10 @@ export interface SimulatedSpaceOptions {
   pageSize?: number;
   /**
    * '6.18' (default): this machine's kernel. '6.12': the same except where 6.12 was measured to
-   * differ (spec §2.9): UNREGISTER through a uffd other than the range's owner unregisters it
-   * (B16; refused with EINVAL from 6.17). 'rfc-2015': the 2015 RFC remap_pages() (§2.10).
+   * differ (arm64 guests, test/vm): UNREGISTER through a uffd other than the range's owner
+   * unregisters it (B16; EINVAL from 6.17), and mremap(FIXED) of a range spanning VMAs is
+   * EFAULT after the destination was unmapped (6.17 moves each piece). 'rfc-2015': the 2015 RFC
+   * remap_pages() (§2.10).
    */
   profile?: Profile;
   /** TASK_SIZE; default 0x7ffffffff000 for 4K pages (x86-64), 2^48 otherwise (arm64). */
@@ -1067,7 +1069,8 @@ export class SimulatedSpace implements AddressSpace {
    * moves (MAYMOVE) or fails (ENOMEM); MREMAP_FIXED/DONTUNMAP validate the source before the
    * destination is unmapped. Since 6.17 a FIXED move with old_len == new_len may span several
    * VMAs and gaps: each VMA piece moves on its own, a uffd-armed one stops it with EFAULT
-   * (pieces before it stay moved), and a range starting in a gap is EFAULT.
+   * (pieces before it stay moved), and a range starting in a gap is EFAULT. The '6.12' profile
+   * checks in 6.12's order instead (mremapTo).
    */
   mremap(addr: number, oldLen: number, newLen: number, options?: SpaceMremapOptions): number {
     const o = mremapArgs(addr, oldLen, newLen, options);
@@ -1101,7 +1104,8 @@ export class SimulatedSpace implements AddressSpace {
       if (nl > this.taskSize || fixed > this.taskSize - nl) fail(U.EINVAL, 'mremap', addr);
       if (addr + ol > fixed && fixed + nl > addr) fail(U.EINVAL, 'mremap', addr);
       const v = this.vmas.find(addr);
-      if (ol === nl && (v === undefined || addr + ol > v.end)) {
+      const multi = ol === nl && (v === undefined || addr + ol > v.end);
+      if (multi && this.profile !== '6.12') {
         return this.mremapMulti(addr, ol, fixed, dontUnmap, relocate);
       }
     }
@@ -1182,11 +1186,24 @@ export class SimulatedSpace implements AddressSpace {
     dontUnmap: boolean,
     relocate: boolean,
   ): number {
-    // The source is validated (for the length that will move) before anything is unmapped.
-    this.vmaToResize(addr, Math.min(ol, nl), nl);
-    if (ol > nl) {
-      this.unmapRange(addr + nl, addr + ol);
-      ol = nl;
+    if (this.profile === '6.12') {
+      // 6.12's do_mremap() looks the source VMA up (EFAULT), then mremap_to() unmaps the
+      // destination (FIXED) and the source's excess and only then checks the source range
+      // (vma_to_resize): a range spanning VMAs is refused with them unmapped anyway.
+      if (this.vmas.find(addr) === undefined) fail(U.EFAULT, 'mremap', addr);
+      if (fixed !== undefined) this.unmapRange(fixed, fixed + nl);
+      if (ol > nl) {
+        this.unmapRange(addr + nl, addr + ol);
+        ol = nl;
+      }
+      this.vmaToResize(addr, ol, nl);
+    } else {
+      // The source is validated (for the length that will move) before anything is unmapped.
+      this.vmaToResize(addr, Math.min(ol, nl), nl);
+      if (ol > nl) {
+        this.unmapRange(addr + nl, addr + ol);
+        ol = nl;
+      }
     }
     if (dontUnmap && (this.vmas.find(addr)!.flags & VM_SPECIAL) !== 0) {
       fail(U.EINVAL, 'mremap', addr);
@@ -1194,7 +1211,7 @@ export class SimulatedSpace implements AddressSpace {
     let to: number;
     if (fixed !== undefined) {
       to = fixed;
-      this.unmapRange(fixed, fixed + nl);
+      if (this.profile !== '6.12') this.unmapRange(fixed, fixed + nl);
     } else {
       to = this.findGap(nl, this.pageSize);
     }

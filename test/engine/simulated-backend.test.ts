@@ -264,6 +264,50 @@ describe('errors and progress, as on the kernel', () => {
     },
   );
 
+  test.each(['6.18', '6.12'] as const)(
+    'mremap(FIXED) of a range spanning two VMAs, profile %s',
+    (profile) => {
+      // Measured in the arm64 6.12 guests (4K and 16K pages) with the same sequence on the
+      // kernel and the model: 6.12 refuses a source range that spans VMAs (vma_to_resize:
+      // EFAULT) after mremap_to() has unmapped the destination; 6.17+ moves each piece.
+      const sp = new SimulatedSpace({ profile });
+      const p = sp.pageSize;
+      const resv = sp.mmap(64 * p, { prot: 'none' });
+      const base = resv + 8 * p;
+      sp.mmap(16 * p, { fixed: base, prot: 'rw' });
+      sp.mprotect(base + 4 * p, p, 'r');
+      const layout = (): string[] =>
+        sp
+          .vmaInfo(resv, 64 * p)
+          .map((v) => `${(Math.max(v.start, resv) - resv) / p}-${(v.end - resv) / p} ${v.perms}`);
+      // [14, 17): two rw pages and one page of the PROT_NONE reservation, onto [0, 3).
+      const span = (): number =>
+        sp.mremap(base + 14 * p, 3 * p, 3 * p, { mayMove: true, fixed: base });
+      if (profile === '6.12') {
+        expect(span).toThrow(expect.objectContaining({ code: 'EFAULT', syscall: 'mremap' }));
+        // pages 8-10 of the reservation (the destination) are gone all the same
+        expect(layout()).toEqual([
+          '0-8 ---p',
+          '11-12 rw-p',
+          '12-13 r--p',
+          '13-24 rw-p',
+          '24-64 ---p',
+        ]);
+      } else {
+        expect(span()).toBe(base);
+        expect(layout()).toEqual([
+          '0-8 ---p',
+          '8-10 rw-p',
+          '10-11 ---p',
+          '11-12 rw-p',
+          '12-13 r--p',
+          '13-22 rw-p',
+          '25-64 ---p',
+        ]);
+      }
+    },
+  );
+
   test('moveBatch and copyBatch report the failing entry', () => {
     const sp = new SimulatedSpace();
     const ps = sp.pageSize;
