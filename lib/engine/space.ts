@@ -91,9 +91,10 @@ export interface SimulatedSpaceOptions {
   /**
    * '6.18' (default): this machine's kernel. '6.12': the same except where 6.12 was measured to
    * differ (arm64 guests, test/vm): UNREGISTER through a uffd other than the range's owner
-   * unregisters it (B16; EINVAL from 6.17), and mremap(FIXED) of a range spanning VMAs is
-   * EFAULT after the destination was unmapped (6.17 moves each piece). 'rfc-2015': the 2015 RFC
-   * remap_pages() (§2.10).
+   * unregisters it (B16; EINVAL from 6.17), mremap(FIXED) of a range spanning VMAs is EFAULT
+   * after the destination was unmapped (6.17 moves each piece), and a range with an anon_vma
+   * does not merge into a neighbour without one. 'rfc-2015': the 2015 RFC remap_pages()
+   * (§2.10).
    */
   profile?: Profile;
   /** TASK_SIZE; default 0x7ffffffff000 for 4K pages (x86-64), 2^48 otherwise (arm64). */
@@ -236,7 +237,7 @@ export class SimulatedSpace implements AddressSpace {
         userfaultfd: options.userfaultfd ?? true,
       });
     this.taskSize = this.machine.opts.taskSize;
-    this.vmas = new VmaList(this.pageShift);
+    this.vmas = new VmaList(this.pageShift, profile !== '6.12');
     this.pt = new PageTables(pageSize);
     this.sys = new SimKernel(this);
     this.pid = this.machine.nextPid++;

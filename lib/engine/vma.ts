@@ -80,7 +80,23 @@ export interface VmaAttrs {
 export class VmaList {
   readonly list: Vma[] = [];
 
-  constructor(readonly pageShift: number) {}
+  /**
+   * @param anonIntoEmpty whether a range with an anon_vma may merge into a neighbour that has
+   *   none (6.18: yes). 6.12's is_mergeable_anon_vma() only allowed it when the neighbour's
+   *   anon_vma_chain is singular, and an empty chain is not: measured in the arm64 6.12 guest,
+   *   a VMA that a refused MOVE gave an anon_vma (uffd_lock_vma prepares dst's) stayed apart
+   *   from its anon_vma-less neighbour after UNREGISTER.
+   */
+  constructor(
+    readonly pageShift: number,
+    readonly anonIntoEmpty = true,
+  ) {}
+
+  /** The anon_vma rule of merging a range carrying `src` into `target` (is_mergeable_anon_vma). */
+  private anonMergeable(target: number, src: number): boolean {
+    if (target === 0 && src !== 0) return this.anonIntoEmpty;
+    return VmaList.anonCompatible(target, src);
+  }
 
   get length(): number {
     return this.list.length;
@@ -193,7 +209,7 @@ export class VmaList {
       prev.end === start &&
       (a.flags & VM_SPECIAL) === 0 &&
       VmaList.sameKind(a, prev) &&
-      VmaList.anonCompatible(prev.anonVma, a.anonVma) &&
+      this.anonMergeable(prev.anonVma, a.anonVma) &&
       prev.pgoff + this.pages(prev) === a.pgoff
     );
   }
@@ -209,7 +225,7 @@ export class VmaList {
       next.start === end &&
       (a.flags & VM_SPECIAL) === 0 &&
       VmaList.sameKind(a, next) &&
-      VmaList.anonCompatible(next.anonVma, a.anonVma) &&
+      this.anonMergeable(next.anonVma, a.anonVma) &&
       next.pgoff === a.pgoff + pages
     );
   }
