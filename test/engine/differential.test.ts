@@ -25,9 +25,11 @@ function same(a: unknown, b: unknown): boolean {
 async function runBoth(seq: Cmd[]): Promise<void> {
   const pmd = hugePageSize();
   const k = await setup(kernelSpace(), pmd);
-  // The model of the running kernel: 6.12 still unregistered a range through another uffd (B16).
+  // The model of the running kernel: its page size (16K in an arm64 guest) and, before 6.17,
+  // the '6.12' profile (lib/engine/space.ts).
   const profile = kernelAtLeast(6, 17) ? '6.18' : '6.12';
-  const s = await setup(new SimulatedSpace({ swap: false, profile }), pmd);
+  const pageSize = kernelSpace().pageSize;
+  const s = await setup(new SimulatedSpace({ swap: false, profile, pageSize }), pmd);
   stats.sequences++;
   try {
     for (let i = 0; i < seq.length; i++) {
