@@ -187,6 +187,11 @@ export class EmulatedMoveUffd implements RawUffd {
     if (!isAnonymous(sv) || !isAnonymous(dv)) return -U.EINVAL;
     const srcRegistered = sf.has('um') || sf.has('uw') || sf.has('ui');
     if (srcRegistered && this.eventRemove) return -U.EBUSY;
+    // A KSM page can only be in a VM_MERGEABLE VMA (MADV_MERGEABLE or PR_SET_MEMORY_MERGE: 'mg';
+    // MADV_UNMERGEABLE breaks its KSM pages). KPF_KSM alone is not enough: Debian's 6.12 arm64
+    // reports it for every anonymous page once KSM has merged anything on the machine, and the
+    // arm64 16K guest's emulated MOVE said EBUSY for every page after the KSM probe row (X5).
+    const srcMergeable = sf.has('mg');
 
     // Per page, in the kernel's order (spec §2.3/§2.4), until the first failure.
     const n = len / ps;
@@ -239,7 +244,7 @@ export class EmulatedMoveUffd implements RawUffd {
       let k: Kind;
       if (s.present) {
         if (s.zero) k = Kind.Zero;
-        else if (s.ksm || !s.exclusive) k = Kind.Busy;
+        else if ((s.ksm && srcMergeable) || !s.exclusive) k = Kind.Busy;
         else k = Kind.Data;
       } else if (s.marker) {
         k = Kind.Marker;
