@@ -51,7 +51,7 @@ async function runBoth(seq: Cmd[]): Promise<void> {
       }
     }
   } finally {
-    await teardown(k);
+    await teardown(k, s); // the kernel's holes are not ours to unmap: see teardown()
     await teardown(s);
   }
 }

@@ -184,10 +184,41 @@ export async function setup(space: AddressSpace, pmdSize: number): Promise<Env> 
   return { space, ps, arena, arenaLen: 2 * pmdSize, region, uffds, children: [] };
 }
 
-export async function teardown(env: Env): Promise<void> {
+/**
+ * Unmaps the arena. With `model` (the simulated twin of a kernel env), the region's pages are
+ * unmapped only where both map them: a page a command unmapped or moved away stopped being ours,
+ * and anything in the process may have been mapped into that hole since (a kernel page mapped
+ * where the model has none is such a thing, or a mismatch the test already reported). Outside
+ * the region the arena is never touched by a command: still our PROT_NONE reservation.
+ */
+export async function teardown(env: Env, model?: Env): Promise<void> {
   for (const c of env.children.splice(0)) await c.kill();
   for (const uf of env.uffds) uf.close();
-  env.space.munmap(env.arena, env.arenaLen);
+  const { space, ps, arena, arenaLen, region } = env;
+  if (model === undefined) return space.munmap(arena, arenaLen);
+  const mapped = (e: Env): boolean[] => {
+    const out = new Array<boolean>(N).fill(false);
+    for (const v of e.space.vmaInfo(e.region, N * e.ps)) {
+      const from = Math.max(0, (v.start - e.region) / e.ps);
+      const to = Math.min(N, (v.end - e.region) / e.ps);
+      for (let p = from; p < to; p++) out[p] = true;
+    }
+    return out;
+  };
+  const mine = mapped(env);
+  const theirs = mapped(model);
+  space.munmap(arena, region - arena);
+  space.munmap(region + N * ps, arena + arenaLen - (region + N * ps));
+  for (let p = 0; p < N;) {
+    if (!(mine[p] && theirs[p])) {
+      p++;
+      continue;
+    }
+    let q = p;
+    while (q < N && mine[q] && theirs[q]) q++;
+    space.munmap(region + p * ps, (q - p) * ps);
+    p = q;
+  }
 }
 
 /** An outcome: plain data, equal on both backends when the model is right. */
