@@ -15,6 +15,7 @@ import type { AddressSpace } from '../../lib';
 import { UffdError } from '../../lib/errors';
 import { streamOf } from '../../lib/events';
 import type { Userfaultfd } from '../../lib/userfaultfd';
+import { heldParts } from './helpers/backends';
 
 /** A tiny deterministic PRNG (mulberry32). */
 function prng(seed: number): () => number {
@@ -58,12 +59,14 @@ export async function compact(
   const n = opts.pages;
   const rnd = prng(opts.seed);
   // Both spaces inside one PROT_NONE reservation, so nothing else is adjacent to them.
-  const resv = space.mmap((2 * n + 4) * ps, { prot: 'none' });
+  const total = (2 * n + 4) * ps;
+  const resv = space.mmap(total, { prot: 'none' });
   const from = resv + ps;
   const to = resv + (n + 3) * ps;
   space.mmap(n * ps, { fixed: from });
   space.mmap(n * ps, { fixed: to });
-  let fromUnmapped = false;
+  // What the cleanup unmaps: the whole reservation until the from-space is released (heldParts).
+  let held = heldParts(resv, total);
   try {
     // Allocate: object id i in page i; free about half of them.
     for (let i = 0; i < n; i++) await space.write(from + i * ps, new Uint8Array([i + 1, 0xc0]));
@@ -73,7 +76,7 @@ export async function compact(
       else liveIdx.push(i);
     }
     uffd.register(to, n * ps);
-    const vmasBefore = space.vmaCount(resv, (2 * n + 4) * ps);
+    const vmasBefore = space.vmaCount(resv, total);
 
     // A snapshot child (fork) shares the first few live pages: MOVE must refuse them.
     let child: Awaited<ReturnType<AddressSpace['fork']>> | undefined;
@@ -152,7 +155,7 @@ export async function compact(
     // Release the from-space; the to-space keeps the live objects densely.
     const fromInfo = space.pageInfo(from, n * ps).some((p) => p.present);
     space.munmap(from, n * ps);
-    fromUnmapped = true;
+    held = heldParts(resv, total, [from, n * ps]);
     const info = space.pageInfo(to, liveIdx.length * ps);
     const states = info.map((p) => (p.present ? (p.exclusive ? 'x' : 'p') : '-')).join('');
     return {
@@ -165,21 +168,11 @@ export async function compact(
       // Counted in the parts still held, not across the from-space's hole: anything in the
       // process may be mapped there by now (under ASan something was, in CI form: 5 VMAs on the
       // kernel against the model's 4).
-      vmasAfter:
-        space.vmaCount(resv, from - resv) +
-        space.vmaCount(from + n * ps, resv + (2 * n + 4) * ps - (from + n * ps)),
+      vmasAfter: held.reduce((sum, [a, l]) => sum + space.vmaCount(a, l), 0),
       fromAfterUnmap: fromInfo,
     };
   } finally {
     uffd.unregister(to, n * ps);
-    // Once the from-space is unmapped its hole is no longer ours: any mmap(NULL) in this process
-    // (a malloc above the mmap threshold, say) may have been placed there, so unmap only the
-    // parts of the reservation still held.
-    if (fromUnmapped) {
-      space.munmap(resv, from - resv);
-      space.munmap(from + n * ps, resv + (2 * n + 4) * ps - (from + n * ps));
-    } else {
-      space.munmap(resv, (2 * n + 4) * ps);
-    }
+    for (const [a, l] of held) space.munmap(a, l);
   }
 }

@@ -8,7 +8,13 @@
  * 6.18: this file asserts it on the kernel and the engine reproduces it.
  */
 import type { AddressSpace } from '../../lib';
-import { kernelAvailable, makeSpace, reserve, type BackendName } from './helpers/backends';
+import {
+  heldParts,
+  kernelAvailable,
+  makeSpace,
+  reserve,
+  type BackendName,
+} from './helpers/backends';
 
 const ci = process.env.CI === 'true';
 
@@ -24,13 +30,12 @@ function layout(space: AddressSpace, base: number, pages: number): string[] {
   });
 }
 
-/** Unmaps [base, base + pages) except the page mremap moved away: that hole stopped being ours
- * when it opened (any mmap(NULL) in the process may have been placed there since). */
+/** Unmaps [base, base + pages) except the page mremap moved away (heldParts). */
 function unmapHeld(space: AddressSpace, base: number, pages: number, hole?: number): void {
   const ps = space.pageSize;
-  if (hole === undefined) return space.munmap(base, pages * ps);
-  if (hole > 0) space.munmap(base, hole * ps);
-  if (hole + 1 < pages) space.munmap(base + (hole + 1) * ps, (pages - hole - 1) * ps);
+  const gone: [number, number] | undefined =
+    hole === undefined ? undefined : [base + hole * ps, ps];
+  for (const [a, l] of heldParts(base, pages * ps, gone)) space.munmap(a, l);
 }
 
 describe.each<BackendName>(['kernel', 'simulated'])('mremap of registered memory (%s)', (name) => {

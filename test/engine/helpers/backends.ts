@@ -40,6 +40,21 @@ export function reserve(space: AddressSpace, len: number, align: number): number
   return start;
 }
 
+/**
+ * The parts of a reservation [start, start + len) still held once `hole` ([addr, len]) was
+ * unmapped or moved away, as [addr, len] pairs. The hole stopped being ours when it opened:
+ * any mmap(NULL) in the process (a large malloc, say) may have been placed there since, so a
+ * cleanup unmaps, and a count looks at, only these parts.
+ */
+export function heldParts(start: number, len: number, hole?: [number, number]): [number, number][] {
+  if (hole === undefined) return [[start, len]];
+  const [h, hl] = hole;
+  const parts: [number, number][] = [];
+  if (h > start) parts.push([start, h - start]);
+  if (h + hl < start + len) parts.push([h + hl, start + len - (h + hl)]);
+  return parts;
+}
+
 /** Events pending on a uffd right now (no waiting). */
 export function pendingEvents(uffd: Userfaultfd): UffdEvent[] {
   return streamOf(uffd).readPending();
