@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { SimulatedSpace, Userfaultfd, UffdError, kernelSpace, spaceOf } from '../../lib';
+import type { Profile } from '../../lib/engine';
 import type { UffdEvent } from '../../lib/events';
 import { kernelAvailable } from './helpers/backends';
 import { runAsNobody, ROOT } from './probes/env';
@@ -201,6 +202,16 @@ describe('faults and events', () => {
   });
 });
 
+/** 16 rw pages at page 8 of a 64-page PROT_NONE reservation, in a space of this profile. */
+function arena(profile: Profile): { sp: SimulatedSpace; p: number; resv: number; base: number } {
+  const sp = new SimulatedSpace({ profile });
+  const p = sp.pageSize;
+  const resv = sp.mmap(64 * p, { prot: 'none' });
+  const base = resv + 8 * p;
+  sp.mmap(16 * p, { fixed: base, prot: 'rw' });
+  return { sp, p, resv, base };
+}
+
 describe('errors and progress, as on the kernel', () => {
   test('partial MOVE: EAGAIN with bytesDone; completeMove surfaces the real error', async () => {
     const sp = new SimulatedSpace();
@@ -270,11 +281,7 @@ describe('errors and progress, as on the kernel', () => {
       // Measured in the arm64 6.12 guests (4K and 16K pages) with the same sequence on the
       // kernel and the model: 6.12 refuses a source range that spans VMAs (vma_to_resize:
       // EFAULT) after mremap_to() has unmapped the destination; 6.17+ moves each piece.
-      const sp = new SimulatedSpace({ profile });
-      const p = sp.pageSize;
-      const resv = sp.mmap(64 * p, { prot: 'none' });
-      const base = resv + 8 * p;
-      sp.mmap(16 * p, { fixed: base, prot: 'rw' });
+      const { sp, p, resv, base } = arena(profile);
       sp.mprotect(base + 4 * p, p, 'r');
       const layout = (): string[] =>
         sp
@@ -313,11 +320,7 @@ describe('errors and progress, as on the kernel', () => {
     (profile) => {
       // Measured in the arm64 6.12 guest against 6.18 here: 6.12 keeps [0,1) apart from its
       // anon_vma-less neighbour (is_mergeable_anon_vma: an empty chain is not singular).
-      const sp = new SimulatedSpace({ profile });
-      const p = sp.pageSize;
-      const resv = sp.mmap(64 * p, { prot: 'none' });
-      const base = resv + 8 * p;
-      sp.mmap(16 * p, { fixed: base, prot: 'rw' });
+      const { sp, p, base } = arena(profile);
       const uffd = sp.userfaultfd();
       uffd.register(base, p);
       // src not populated, no ALLOW_SRC_HOLES: ENOENT, after dst's anon_vma was prepared
