@@ -80,25 +80,11 @@ export interface ProbeEnv {
 }
 
 /**
- * The package root (dist/, and build/ or prebuilds/), found upwards from here: the directory
- * whose package.json is this package's. Not binding.gyp, which the staged guest suite
- * (test/vm/suite.js) does not carry.
+ * The package root (dist/, and build/ or prebuilds/), as test/events/helpers.ts and
+ * test/reliability/helpers.ts find it: the staged guest suite (test/vm/suite.js) mirrors the
+ * repository's layout.
  */
-const ROOT = ((): string => {
-  const isRoot = (d: string): boolean => {
-    try {
-      const pj = JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')) as {
-        name?: string;
-      };
-      return pj.name === 'userfaultfd';
-    } catch {
-      return false;
-    }
-  };
-  let d = __dirname;
-  while (!isRoot(d) && path.dirname(d) !== d) d = path.dirname(d);
-  return d;
-})();
+const ROOT = path.join(__dirname, '..', '..', '..');
 
 abstract class BaseEnv {
   protected readonly reservations: [number, number][] = [];
