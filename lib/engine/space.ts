@@ -1187,32 +1187,29 @@ export class SimulatedSpace implements AddressSpace {
     dontUnmap: boolean,
     relocate: boolean,
   ): number {
-    if (this.profile === '6.12') {
-      // 6.12's do_mremap() looks the source VMA up (EFAULT), then mremap_to() unmaps the
-      // destination (FIXED) and the source's excess and only then checks the source range
-      // (vma_to_resize): a range spanning VMAs is refused with them unmapped anyway.
+    // 6.18 validates the source (for the length that will move) before anything is unmapped.
+    // 6.12's do_mremap() only looks the source VMA up (EFAULT), then mremap_to() unmaps the
+    // destination (FIXED) and the source's excess and checks the source range after that
+    // (vma_to_resize): a range spanning VMAs is refused with them unmapped anyway.
+    const checkFirst = this.profile !== '6.12';
+    if (checkFirst) {
+      this.vmaToResize(addr, Math.min(ol, nl), nl);
+    } else {
       if (this.vmas.find(addr) === undefined) fail(U.EFAULT, 'mremap', addr);
       if (fixed !== undefined) this.unmapRange(fixed, fixed + nl);
-      if (ol > nl) {
-        this.unmapRange(addr + nl, addr + ol);
-        ol = nl;
-      }
-      this.vmaToResize(addr, ol, nl);
-    } else {
-      // The source is validated (for the length that will move) before anything is unmapped.
-      this.vmaToResize(addr, Math.min(ol, nl), nl);
-      if (ol > nl) {
-        this.unmapRange(addr + nl, addr + ol);
-        ol = nl;
-      }
     }
+    if (ol > nl) {
+      this.unmapRange(addr + nl, addr + ol);
+      ol = nl;
+    }
+    if (!checkFirst) this.vmaToResize(addr, ol, nl);
     if (dontUnmap && (this.vmas.find(addr)!.flags & VM_SPECIAL) !== 0) {
       fail(U.EINVAL, 'mremap', addr);
     }
     let to: number;
     if (fixed !== undefined) {
       to = fixed;
-      if (this.profile !== '6.12') this.unmapRange(fixed, fixed + nl);
+      if (checkFirst) this.unmapRange(fixed, fixed + nl); // 6.12 did it above
     } else {
       to = this.findGap(nl, this.pageSize);
     }
