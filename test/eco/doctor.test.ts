@@ -9,6 +9,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import type { DoctorReport } from '../../lib/doctor';
 import { decodeCapabilities, diagnose } from '../../lib/doctor';
+import { withSystemLock } from '../helpers/system-state';
 
 const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'cli.js');
@@ -35,11 +36,25 @@ function statusOf(pid: string, key: string): string {
   return (new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(t) as RegExpExecArray)[1]!.trim();
 }
 
-const sysctl = Number(readFileSync('/proc/sys/vm/unprivileged_userfaultfd', 'utf8').trim());
+// The sysctl and the two doctor runs are observed together under the machine-wide lock:
+// privileges.test.ts sets vm.unprivileged_userfaultfd in the other jest worker.
+let sysctl = NaN;
+const observed: Partial<Record<'self' | 'nobody', ReturnType<typeof json>>> = {};
+beforeAll(
+  () =>
+    withSystemLock(() => {
+      sysctl = Number(readFileSync('/proc/sys/vm/unprivileged_userfaultfd', 'utf8').trim());
+      observed.self = json();
+      observed.nobody = json(true);
+    }),
+  150000,
+);
 const pageSize = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout.trim());
 
 describe('userfaultfd doctor --json, as this process user', () => {
-  const { status, report } = json();
+  let status: number | null = null;
+  let report = {} as DoctorReport;
+  beforeAll(() => ({ status, report } = observed.self!));
 
   test('reports the kernel, page size and process facts the system reports', () => {
     expect(report.schema).toBe(1);
@@ -113,7 +128,9 @@ describe('userfaultfd doctor --json, as this process user', () => {
 });
 
 describe('userfaultfd doctor --json, as uid 65534 without capabilities', () => {
-  const { status, report } = json(true);
+  let status: number | null = null;
+  let report = {} as DoctorReport;
+  beforeAll(() => ({ status, report } = observed.nobody!));
 
   test('no capabilities, and the kernel paths that needs', () => {
     expect(report.process.uid).toBe(isRoot ? 65534 : process.getuid?.());

@@ -62,6 +62,21 @@ async function lock(timeoutMs: number): Promise<() => Promise<void>> {
   }
 }
 
+/**
+ * Runs fn holding the machine-wide lock, for tests that change a machine-wide setting outside
+ * describeSystem (vm.unprivileged_userfaultfd, /dev/userfaultfd's ACL: privileges.test.ts) and
+ * for tests that read one and check what a child saw against it (doctor.test.ts): without the
+ * lock, the other jest worker may change it in between (a CI-form ASan run failed that way).
+ */
+export async function withSystemLock<T>(fn: () => Promise<T> | T): Promise<T> {
+  const unlock = await lock(120000);
+  try {
+    return await fn();
+  } finally {
+    await unlock();
+  }
+}
+
 /** vm.nr_hugepages raised by n; returns the undo. */
 function raiseHugetlbPool(n: number): () => void {
   const orig = readTrim(NR_HUGEPAGES);

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pageSize } from '../../lib';
+import { withSystemLock } from '../helpers/system-state';
 import { compileC, isRoot, lastJson, root, runFixture } from './helpers';
 
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -51,14 +52,17 @@ async function privileges(wrapper?: string[]): Promise<Report> {
   return lastJson<Report>(r);
 }
 
+/** The sysctl set for fn, under the machine-wide lock (doctor.test.ts reads it meanwhile). */
 async function withSysctl<T>(value: string, fn: () => Promise<T>): Promise<T> {
-  const saved = readFileSync(SYSCTL, 'utf8').trim();
-  writeFileSync(SYSCTL, value);
-  try {
-    return await fn();
-  } finally {
-    writeFileSync(SYSCTL, saved);
-  }
+  return withSystemLock(async () => {
+    const saved = readFileSync(SYSCTL, 'utf8').trim();
+    writeFileSync(SYSCTL, value);
+    try {
+      return await fn();
+    } finally {
+      writeFileSync(SYSCTL, saved);
+    }
+  });
 }
 
 async function withAcl<T>(fn: () => Promise<T>): Promise<T> {
