@@ -23,7 +23,7 @@ import {
   isSwap,
   swapSlot,
 } from './page-table';
-import type { SimulatedSpace } from './space';
+import { type SimulatedSpace, before617 } from './space';
 import * as U from './uapi';
 import {
   VM_ACCESS_FLAGS,
@@ -469,13 +469,18 @@ function mfillAtomic(
   const space = ctx.mm;
   const v = space.vmas.find(dst);
   if (v === undefined) return -U.ENOENT;
-  if ((v.flags & VM_SHARED) === 0) space.anonVmaPrepare(v);
+  // 6.12 and 6.18 prepare the anon_vma before the VMA is checked (uffd_mfill_lock(), which came
+  // with the per-VMA locks), so a refused fill still leaves one, and it decides later merges;
+  // 6.1's __mcopy_atomic() prepared it only once every check had passed (arm64 6.1 guest).
+  const late = space.profile === '6.1';
+  if ((v.flags & VM_SHARED) === 0 && !late) space.anonVmaPrepare(v);
   if (dst + len > v.end) return -U.ENOENT;
   if (v.uffd === null) return -U.ENOENT;
   if (ctx.mmapChanging > 0) return -U.EAGAIN;
   if (wp && (v.flags & VM_UFFD_WP) === 0) return -U.EINVAL;
   if ((v.flags & VM_HUGETLB) !== 0) return mfillHugetlb(kind, space, dst, len);
   if (kind === 'continue' && v.anonymous) return -U.EINVAL;
+  if ((v.flags & VM_SHARED) === 0 && late) space.anonVmaPrepare(v);
   const ps = space.pageSize;
   const pt = space.pt;
   const pages = space.pages;
@@ -631,6 +636,9 @@ export function ioctlRegister(ctx: SimCtx, start: Addr, len: Addr, mode: Addr): 
   const md = BigInt(mode);
   if (md === 0n) return -U.EINVAL;
   if (md & ~7n) return -U.EINVAL;
+  // Without CONFIG_HAVE_ARCH_USERFAULTFD_WP (arm64 before 6.10) MODE_WP is refused before
+  // validate_range().
+  if (md & 2n && !space.machine.opts.uffdWp) return -U.EINVAL;
   const e = validateRange(space, start, len);
   if (e) return e;
   if (!space.alive) return -U.ENOMEM;
@@ -659,9 +667,11 @@ export function ioctlRegister(ctx: SimCtx, start: Addr, len: Addr, mode: Addr): 
     if (v.uffd === ctx && (v.flags & vmFlags) === vmFlags) continue;
     const a = Math.max(s, v.start);
     const b = Math.min(end, v.end);
-    space.modifyVma(v, a, b, (v.flags & ~VM_UFFD_FLAGS) | vmFlags, ctx);
+    space.modifyVma(v, a, b, (v.flags & ~VM_UFFD_FLAGS) | vmFlags, ctx, space.profile === '6.1');
   }
   let ioctls = basic ? U.UFFD_API_RANGE_IOCTLS_BASIC : U.UFFD_API_RANGE_IOCTLS;
+  // 6.1 has neither ioctl, so its UFFD_API_RANGE_IOCTLS lacks them (B15: 0x1c for shmem).
+  if (space.profile === '6.1') ioctls &= ~(U.IOCTL_BIT_MOVE | U.IOCTL_BIT_POISON);
   if ((md & 4n) === 0n) ioctls &= ~U.IOCTL_BIT_CONTINUE;
   if ((md & 2n) === 0n) ioctls &= ~U.IOCTL_BIT_WRITEPROTECT;
   return ioctls;
@@ -678,7 +688,7 @@ export function ioctlUnregister(ctx: SimCtx, start: Addr, len: Addr): number {
   if (list.length === 0) return -U.EINVAL;
   if ((list[0]!.flags & VM_HUGETLB) !== 0 && s % space.pmdSize !== 0) return -U.EINVAL;
   // A range registered with another uffd: EINVAL from 6.17 (B16); 6.12 unregistered it.
-  const foreignOk = space.profile === '6.12';
+  const foreignOk = before617(space.profile);
   for (const v of list) {
     if (v.uffd !== null && v.uffd !== ctx && !foreignOk) return -U.EINVAL;
     if (!canUserfault(v, v.flags, false)) return -U.EINVAL;
@@ -689,15 +699,21 @@ export function ioctlUnregister(ctx: SimCtx, start: Addr, len: Addr): number {
     const b = Math.min(end, v.end);
     // wake_userfault(vma->vm_userfaultfd_ctx.ctx): the owner's waiters, whoever unregisters.
     if ((v.flags & VM_UFFD_MISSING) !== 0) v.uffd.wake(a, b - a);
-    clearUffd(space, v, a, b);
+    clearUffd(space, v, a, b, space.profile === '6.1');
   }
   return 0;
 }
 
 /** userfaultfd_clear_vma(): drop WP state, then the registration (merging). */
-export function clearUffd(space: SimulatedSpace, v: Vma, a: number, b: number): void {
+export function clearUffd(
+  space: SimulatedSpace,
+  v: Vma,
+  a: number,
+  b: number,
+  stalePgoff = false,
+): void {
   if ((v.flags & VM_UFFD_WP) !== 0) space.uffdWpRange(a, b, false, false);
-  space.modifyVma(v, a, b, v.flags & ~VM_UFFD_FLAGS, null);
+  space.modifyVma(v, a, b, v.flags & ~VM_UFFD_FLAGS, null, stalePgoff);
 }
 
 export function ioctlWake(ctx: SimCtx, start: Addr, len: Addr): number {

@@ -143,6 +143,7 @@ export function spaceOptionsArgs(options: unknown): SimulatedSpaceOptions {
   const o = checkOptions<SimulatedSpaceOptions>(options, 'options', [
     'pageSize',
     'profile',
+    'uffdWp',
     'taskSize',
     'thp',
     'swap',
@@ -161,7 +162,8 @@ export function spaceOptionsArgs(options: unknown): SimulatedSpaceOptions {
     out.pageSize = ps;
   }
   if (o.profile !== undefined)
-    out.profile = toChoice(o.profile, 'profile', ['6.18', '6.12', 'rfc-2015'] as const);
+    out.profile = toChoice(o.profile, 'profile', ['6.18', '6.12', '6.1', 'rfc-2015'] as const);
+  if (o.uffdWp !== undefined) out.uffdWp = toBool(o.uffdWp, 'uffdWp');
   if (o.taskSize !== undefined) {
     const t = toU53(o.taskSize, 'taskSize');
     const ps = out.pageSize ?? 4096;

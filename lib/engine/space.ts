@@ -83,7 +83,15 @@ import {
   type MremapArgs,
 } from './space-args';
 
-export type Profile = '6.18' | '6.12' | 'rfc-2015';
+export type Profile = '6.18' | '6.12' | '6.1' | 'rfc-2015';
+
+/**
+ * A profile of a kernel before 6.17, whose userfaultfd and mremap rules '6.12' describes ('6.1'
+ * shares them; it differs in what the uAPI offers, see SimulatedSpaceOptions.profile).
+ */
+export function before617(profile: Profile): boolean {
+  return profile === '6.12' || profile === '6.1';
+}
 
 export interface SimulatedSpaceOptions {
   /** 4096 (default), 16384 or 65536. The PMD (THP) size is pageSize * pageSize / 8. */
@@ -93,10 +101,18 @@ export interface SimulatedSpaceOptions {
    * differ (arm64 guests, test/vm): UNREGISTER through a uffd other than the range's owner
    * unregisters it (B16; EINVAL from 6.17), mremap(FIXED) of a range spanning VMAs is EFAULT
    * after the destination was unmapped (6.17 moves each piece), and a range with an anon_vma
-   * does not merge into a neighbour without one. 'rfc-2015': the 2015 RFC remap_pages()
-   * (§2.10).
+   * does not merge into a neighbour without one. '6.1': 6.12's rules with 6.1's uAPI (the arm64
+   * and x86_64 6.1 guests): no UFFDIO_MOVE (6.8) and no UFFDIO_POISON (6.6), whose ioctls are
+   * EINVAL like any unknown request and are absent from REGISTER's reply, and no WP_UNPOPULATED
+   * (6.4), WP_ASYNC (6.7) or MOVE feature bits. 'rfc-2015': the 2015 RFC remap_pages() (§2.10).
    */
   profile?: Profile;
+  /**
+   * The architecture has uffd-wp (CONFIG_HAVE_ARCH_USERFAULTFD_WP): x86_64, and arm64 from 6.10.
+   * Default true. false (arm64 6.1): no PAGEFAULT_FLAG_WP and WP_HUGETLBFS_SHMEM features, and
+   * REGISTER with MODE_WP is EINVAL before the range is looked at.
+   */
+  uffdWp?: boolean;
   /** TASK_SIZE; default 0x7ffffffff000 for 4K pages (x86-64), 2^48 otherwise (arm64). */
   taskSize?: number;
   /** The THP policy (/sys/kernel/mm/transparent_hugepage/enabled); default 'madvise'. */
@@ -227,6 +243,7 @@ export class SimulatedSpace implements AddressSpace {
       machine ??
       new SimMachine(pageSize, {
         profile,
+        uffdWp: options.uffdWp ?? true,
         taskSize: options.taskSize ?? (pageSize === 4096 ? 0x7ffffffff000 : 2 ** 48),
         thp: options.thp ?? 'madvise',
         swap: options.swap ?? true,
@@ -237,7 +254,7 @@ export class SimulatedSpace implements AddressSpace {
         userfaultfd: options.userfaultfd ?? true,
       });
     this.taskSize = this.machine.opts.taskSize;
-    this.vmas = new VmaList(this.pageShift, profile !== '6.12');
+    this.vmas = new VmaList(this.pageShift, !before617(profile));
     this.pt = new PageTables(pageSize);
     this.sys = new SimKernel(this);
     this.pid = this.machine.nextPid++;
@@ -896,7 +913,15 @@ export class SimulatedSpace implements AddressSpace {
         let nf = (v.flags & ~VM_ACCESS_FLAGS) | bits;
         if ((nf & VM_WRITE) !== 0) {
           if ((v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED)) === 0) nf |= VM_ACCOUNT;
-        } else if ((v.flags & VM_ACCOUNT) !== 0 && v.anonymous && v.anonVma === 0) {
+        } else if (
+          (v.flags & VM_ACCOUNT) !== 0 &&
+          v.anonymous &&
+          v.anonVma === 0 &&
+          this.profile !== '6.1'
+        ) {
+          // Unaccounted when made read-only before it was ever written (no anon_vma), so it can
+          // merge with a never-writable neighbour; 6.1's mprotect_fixup() kept VM_ACCOUNT
+          // (arm64 6.1 guest: [11,16) r-- stayed apart from the PROT_NONE reservation's [16,17)).
           nf &= ~VM_ACCOUNT;
         }
         return nf;
@@ -1106,7 +1131,7 @@ export class SimulatedSpace implements AddressSpace {
       if (addr + ol > fixed && fixed + nl > addr) fail(U.EINVAL, 'mremap', addr);
       const v = this.vmas.find(addr);
       const multi = ol === nl && (v === undefined || addr + ol > v.end);
-      if (multi && this.profile !== '6.12') {
+      if (multi && !before617(this.profile)) {
         return this.mremapMulti(addr, ol, fixed, dontUnmap, relocate);
       }
     }
@@ -1191,7 +1216,7 @@ export class SimulatedSpace implements AddressSpace {
     // 6.12's do_mremap() only looks the source VMA up (EFAULT), then mremap_to() unmaps the
     // destination (FIXED) and the source's excess and checks the source range after that
     // (vma_to_resize): a range spanning VMAs is refused with them unmapped anyway.
-    const checkFirst = this.profile !== '6.12';
+    const checkFirst = !before617(this.profile);
     if (checkFirst) {
       this.vmaToResize(addr, Math.min(ol, nl), nl);
     } else {
@@ -1232,7 +1257,12 @@ export class SimulatedSpace implements AddressSpace {
     let pgoff = v.pgoff + (from - v.start) / ps;
     let anonVma = v.anonVma;
     let relocated = false;
-    if (v.anonymous && v.anonVma === 0) pgoff = to / ps;
+    // copy_vma() gives a never-faulted anon VMA the pgoff of its new address, so it merges
+    // there as if mapped there. Not on 6.1 with DONTUNMAP: measured in the arm64 6.1 guest, the
+    // new VMA then merges with neither neighbour (a page of a PROT_NONE reservation moved
+    // within it, an rw page next to its own mapping); 6.12 merges both.
+    const sixOneDontUnmap = dontUnmap && this.profile === '6.1';
+    if (v.anonymous && v.anonVma === 0 && !sixOneDontUnmap) pgoff = to / ps;
     else if (relocate && v.anonymous && this.canRelocate(from, from + ol)) {
       // MREMAP_RELOCATE_ANON: folios get the new index and anon_vma, so the moved VMA merges
       // as if it had been mapped there (seeds/2025-mremap-relocate-anon.txt).
@@ -1547,11 +1577,18 @@ export class SimulatedSpace implements AddressSpace {
   }
 
   /** vma_modify_flags_uffd(): new flags and ctx on [a, b) of v, merging or splitting. */
-  modifyVma(v: Vma, a: number, b: number, flags: number, uffd: SimCtx | null): Vma {
+  modifyVma(
+    v: Vma,
+    a: number,
+    b: number,
+    flags: number,
+    uffd: SimCtx | null,
+    stalePgoff = false,
+  ): Vma {
     if (flags === v.flags && uffd === v.uffd) return v;
     if (a !== v.start) this.splitHugeAt(a);
     if (b !== v.end) this.splitHugeAt(b);
-    return this.vmas.modify(v, a, b, { flags, uffd });
+    return this.vmas.modify(v, a, b, { flags, uffd }, stalePgoff);
   }
 
   /**

@@ -84,7 +84,20 @@ export class SimKernel implements FdInstaller {
 
   /** The features this kernel offers (A9). */
   available(): number {
-    return this.space.profile === 'rfc-2015' ? U.FEATURES_RFC_2015 : U.FEATURES_6_18;
+    const { profile, machine } = this.space;
+    if (profile === 'rfc-2015') return U.FEATURES_RFC_2015;
+    if (profile !== '6.1') return U.FEATURES_6_18;
+    const noWp = U.F_PAGEFAULT_FLAG_WP | U.F_WP_HUGETLBFS_SHMEM;
+    return machine.opts.uffdWp ? U.FEATURES_6_1 : U.FEATURES_6_1 & ~noWp;
+  }
+
+  /**
+   * The request exists in this kernel: UFFDIO_MOVE (6.8) and UFFDIO_POISON (6.6) do not in
+   * '6.1', where userfaultfd_ioctl()'s switch falls through to its initial -EINVAL.
+   */
+  private hasIoctl(request: number): boolean {
+    if (this.space.profile !== '6.1') return true;
+    return request !== U.UFFDIO_MOVE_REQ && request !== U.UFFDIO_POISON_REQ;
   }
 
   /** UFFDIO_API (§3.1): [ret, api, features, ioctls]; the struct is zeroed on every error. */
@@ -157,12 +170,14 @@ export class SimKernel implements FdInstaller {
   poison(fd: number, start: Addr, len: Addr, mode: Addr): IoctlResult {
     const c = this.live(fd);
     if (typeof c === 'number') return { ret: c, field: NaN };
+    if (!this.hasIoctl(U.UFFDIO_POISON_REQ)) return INVALID;
     return ioctlMfill('poison', c, this.space, start, 0, len, mode);
   }
 
   move(fd: number, dst: Addr, src: Addr, len: Addr, mode: Addr): IoctlResult {
     const c = this.live(fd);
     if (typeof c === 'number') return { ret: c, field: NaN };
+    if (!this.hasIoctl(U.UFFDIO_MOVE_REQ)) return INVALID;
     return ioctlMove(c, this.space, dst, src, len, mode);
   }
 
@@ -192,7 +207,7 @@ export class SimKernel implements FdInstaller {
       U.UFFDIO_POISON_REQ,
     ];
     if (request !== U.UFFDIO_API_REQ && !f.ctx.initialized) return -U.EINVAL;
-    if (!known.includes(request)) return -U.EINVAL;
+    if (!known.includes(request) || !this.hasIoctl(request)) return -U.EINVAL;
     const ctx = f.ctx;
     const view = arg === null ? null : new DataView(arg.buffer, arg.byteOffset, arg.byteLength);
     const u64 = (o: number): bigint => view!.getBigUint64(o, true);

@@ -67,6 +67,12 @@ export const F_WP_ASYNC = 1 << 15;
 export const F_MOVE = 1 << 16;
 /** What 6.18 offers here (A9): bits 0–16. */
 export const FEATURES_6_18 = 0x1ffff;
+/**
+ * What 6.1 offers on x86_64 (bits 0–12: up to WP_HUGETLBFS_SHMEM, 5.19); arm64 6.1 has no
+ * uffd-wp and lacks bits 0 and 12 too (the arm64-6.1 guest's UFFDIO_API, test/vm).
+ */
+export const FEATURES_6_1 = 0x1fff;
+export const F_WP_HUGETLBFS_SHMEM = 1 << 12;
 /** The RFC-era kernel offered no MOVE bit (the ioctl existed without a feature flag). */
 export const FEATURES_RFC_2015 = 0x1ffff & ~F_MOVE;
 
@@ -75,8 +81,10 @@ export const UFFD_API_IOCTLS = (1n << 0n) | (1n << 1n) | (1n << 0x3fn);
 /** REGISTER's reply before mode filtering (spec §1.5): WAKE..POISON. */
 export const UFFD_API_RANGE_IOCTLS = 0x1fc;
 export const UFFD_API_RANGE_IOCTLS_BASIC = 0x1cc;
+export const IOCTL_BIT_MOVE = 1 << 5;
 export const IOCTL_BIT_WRITEPROTECT = 1 << 6;
 export const IOCTL_BIT_CONTINUE = 1 << 7;
+export const IOCTL_BIT_POISON = 1 << 8;
 
 /** uffd_msg (spec §1.3, §1.6). */
 export const MSG_SIZE = 32;

@@ -235,7 +235,7 @@ export class VmaList {
    * VMA when the rules allow (vma_merge_existing_range), else split. Returns the VMA that now
    * covers [start, end).
    */
-  modify(v: Vma, start: number, end: number, attrs: VmaAttrs): Vma {
+  modify(v: Vma, start: number, end: number, attrs: VmaAttrs, stalePgoff = false): Vma {
     const ps = 2 ** this.pageShift;
     const pgoff = v.pgoff + (start - v.start) / ps;
     const pages = (end - start) / ps;
@@ -245,8 +245,12 @@ export class VmaList {
     const i = this.indexOf(v);
     const prev = i > 0 ? this.list[i - 1] : undefined;
     const next = this.list[i + 1];
-    const mergeLeft = leftSide && this.canMergeAfter(prev, start, a);
-    let mergeRight = rightSide && this.canMergeBefore(next, end, pages, a);
+    // `stalePgoff`: the merge is checked with v's own pgoff, not that of `start` (6.1's
+    // userfaultfd_register/unregister passed vma->vm_pgoff to vma_merge()), so a range starting
+    // inside v never merges with the next VMA (measured in the arm64 6.1 guest).
+    const m = stalePgoff ? { ...a, pgoff: v.pgoff } : a;
+    const mergeLeft = leftSide && this.canMergeAfter(prev, start, m);
+    let mergeRight = rightSide && this.canMergeBefore(next, end, pages, m);
     if (mergeLeft && mergeRight && !VmaList.anonCompatible(prev!.anonVma, next!.anonVma)) {
       mergeRight = false;
     }

@@ -8,7 +8,8 @@
  * Runs: 2,000 sequences under CI=true, 300 otherwise; UFFD_DIFF_RUNS overrides.
  */
 import fc from 'fast-check';
-import { SimulatedSpace, kernelSpace } from '../../lib';
+import { SimulatedSpace, type SimulatedSpaceOptions, kernelSpace, queryFeatures } from '../../lib';
+import { FEATURE_BITS } from '../../lib/features';
 import { hugePageSize } from '../../lib/mm';
 import { type Cmd, execute, seqArb, setup, snapshot, teardown } from './diff/commands';
 import { kernelAvailable } from './helpers/backends';
@@ -18,6 +19,23 @@ const ci = process.env.CI === 'true';
 const runs = Number(process.env.UFFD_DIFF_RUNS ?? (ci ? 2000 : 300));
 const stats = { sequences: 0, commands: 0 };
 
+/**
+ * The model of the running kernel (lib/engine/space.ts): its page size (16K in an arm64 guest),
+ * the profile of its version ('6.12' before 6.17, '6.1' before MOVE in 6.8), and whether the
+ * arch has uffd-wp (arm64 6.1 does not). Measured on the running kernel, not assumed.
+ */
+function runningKernelModel(): SimulatedSpaceOptions {
+  const available = kernelAvailable() ? queryFeatures(false).available : 0n;
+  return {
+    pageSize: kernelSpace().pageSize,
+    profile: kernelAtLeast(6, 17) ? '6.18' : kernelAtLeast(6, 8) ? '6.12' : '6.1',
+    uffdWp: ((available >> BigInt(FEATURE_BITS.pagefaultFlagWp)) & 1n) === 1n,
+  };
+}
+const MODEL = runningKernelModel();
+/** Without UFFDIO_MOVE the sequences have no 'move' (diff/commands.ts cmdArb). */
+const HAS_MOVE = MODEL.profile !== '6.1';
+
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -25,11 +43,7 @@ function same(a: unknown, b: unknown): boolean {
 async function runBoth(seq: Cmd[]): Promise<void> {
   const pmd = hugePageSize();
   const k = await setup(kernelSpace(), pmd);
-  // The model of the running kernel: its page size (16K in an arm64 guest) and, before 6.17,
-  // the '6.12' profile (lib/engine/space.ts).
-  const profile = kernelAtLeast(6, 17) ? '6.18' : '6.12';
-  const pageSize = kernelSpace().pageSize;
-  const s = await setup(new SimulatedSpace({ swap: false, profile, pageSize }), pmd);
+  const s = await setup(new SimulatedSpace({ swap: false, ...MODEL }), pmd);
   stats.sequences++;
   try {
     for (let i = 0; i < seq.length; i++) {
@@ -71,7 +85,7 @@ describe('differential: kernel vs simulated engine', () => {
     // compares each VMA's perms, mlock and registration, not only their number.
     const seedEnv = process.env.UFFD_DIFF_SEED ?? (ci ? '1098231135' : 'random');
     const seed = seedEnv === 'random' ? undefined : Number(seedEnv);
-    await fc.assert(fc.asyncProperty(seqArb, runBoth), {
+    await fc.assert(fc.asyncProperty(seqArb({ move: HAS_MOVE }), runBoth), {
       numRuns: runs,
       seed,
       path: process.env.UFFD_DIFF_PATH,
