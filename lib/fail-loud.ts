@@ -24,6 +24,8 @@
  * a UffdError with code 'SIGBUS'); a JS thread (main or Worker) that touches the page is killed
  * with the whole process, which is the point: loud.
  */
+import { writeSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { native, type NativeWatchdog } from './binding';
 import { UffdError } from './errors';
 import type { UffdEvent } from './events';
@@ -177,8 +179,18 @@ function kernelHasPoison(uffd: Userfaultfd): boolean {
 }
 
 function abortLoudly(why: string): never {
-  process.stderr.write(`userfaultfd: ${why}; aborting (fail-loud policy)\n`);
-  process.abort();
+  const msg = `userfaultfd: ${why}; aborting (fail-loud policy)\n`;
+  if (isMainThread) {
+    process.stderr.write(msg);
+    process.abort();
+  }
+  // In a Worker, process.abort() throws ERR_WORKER_UNSUPPORTED_OPERATION: the close that tripped
+  // the policy went on and the waiters read zero pages. SIGABRT the process instead; the
+  // signal may go to another thread (kill(2) picks the main thread first), so this thread waits
+  // for it rather than go on. process.stderr is a stream to the main thread here: write(2).
+  writeSync(2, msg);
+  process.kill(process.pid, 'SIGABRT');
+  for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
 
 export class FailLoud {
@@ -186,6 +198,8 @@ export class FailLoud {
   readonly action: FailLoudAction;
   private readonly ranges: [number, number][];
   private readonly onFail: ((info: FailInfo) => void) | undefined;
+  /** UFFDIO_POISON exists (Linux 6.6+); without it only action 'abort' can be armed. */
+  private readonly canPoison: boolean;
   private readonly unhook: () => void;
   private watchdog: NativeWatchdog | undefined;
   private lastTrip: FailInfo | undefined;
@@ -196,11 +210,13 @@ export class FailLoud {
     action: FailLoudAction,
     ranges: [number, number][],
     onFail: ((info: FailInfo) => void) | undefined,
+    canPoison: boolean,
   ) {
     this.uffd = uffd;
     this.action = action;
     this.ranges = ranges;
     this.onFail = onFail;
+    this.canPoison = canPoison;
     this.unhook = uffd.onClose(() => {
       if (this.active) this.trip('closed');
       this.stopWatchdog();
@@ -232,7 +248,8 @@ export class FailLoud {
       throw typeError(`The "onFail" option must be a function. Received ${describe(o.onFail)}`);
     }
     if (uffd.closed) throw new UffdError('ERR_UFFD_CLOSED', 'the userfaultfd is closed');
-    if (action === 'poison' && !kernelHasPoison(uffd)) {
+    const canPoison = kernelHasPoison(uffd);
+    if (action === 'poison' && !canPoison) {
       throw new UffdError(
         'ERR_UFFD_UNSUPPORTED',
         "this kernel has no UFFDIO_POISON (Linux 6.6+): use action: 'abort'",
@@ -244,7 +261,7 @@ export class FailLoud {
       pidfd = b.pidfdOpen(serverPid);
       if (pidfd < 0) throw UffdError.fromErrno(pidfd, { syscall: 'pidfd_open' });
     }
-    const policy = new FailLoud(uffd, action, ranges, o.onFail);
+    const policy = new FailLoud(uffd, action, ranges, o.onFail, canPoison);
     if (uffd.fd >= 0) {
       const flat = new Float64Array(ranges.flat());
       policy.watchdog = new b.Watchdog(
@@ -314,7 +331,10 @@ export class FailLoud {
     const waiting = reason === 'closed' ? waitingFaults(this.uffd) : 1;
     if (this.action === 'abort' && waiting > 0) abortLoudly(`fail-loud trip (${reason})`);
     let poisoned = 0;
-    for (const [a, l] of this.ranges) poisoned += this.poisonOrAbort(a, l);
+    // Without UFFDIO_POISON (before Linux 6.6, where only 'abort' can be armed) nothing can be
+    // marked: poisonOrAbort() would abort every quiet close, so every normal exit too. Pages
+    // never served then read as zeros after the close, as without a policy.
+    if (this.canPoison) for (const [a, l] of this.ranges) poisoned += this.poisonOrAbort(a, l);
     const info: FailInfo = { reason, poisonedBytes: poisoned, waiting };
     this.report(info);
     return info;
