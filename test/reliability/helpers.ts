@@ -68,11 +68,34 @@ export function runNode(script: string, options: RunOptions = {}): Promise<Child
       },
       scaledMs(options.timeoutMs ?? 30000),
     );
+    // 'close' waits for the child's stdio too, which a process it spawned may hold open (a
+    // fixture's server inherits its stderr): a fixture that died before killing its server left
+    // the test waiting for jest's own timeout (seen in a 6.1 guest, where arming FailLoud threw).
+    // Once the child has exited, its output gets a grace period, then the pipes are cut.
+    child.on('exit', () => {
+      setTimeout(() => {
+        if (child.stdout.destroyed && child.stderr.destroyed) return;
+        stderr += '\n[runNode: the child exited; a descendant still held its stdio open]\n';
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, scaledMs(5000)).unref();
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, timedOut });
     });
   });
+}
+
+/**
+ * A jest timeout for a test whose child processes run with these hard timeouts (unscaled, as
+ * passed to runNode): their sum scaled like the children's, plus a margin. Explicit jest
+ * timeouts are not scaled by the config (only the default is), so a child's hard timeout in a
+ * guest (UFFD_TEST_TIME_SCALE=4) outlasted the test's (a 60 s fixture limit, 240 s, under a
+ * 90 s test): a hang then surfaced as jest's timeout, without the child's output.
+ */
+export function testTimeoutFor(...childMs: number[]): number {
+  return scaledMs(childMs.reduce((a, b) => a + b, 0) + 30_000);
 }
 
 /** Runs a fixture under test/reliability/fixtures. */
