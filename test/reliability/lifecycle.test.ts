@@ -5,7 +5,7 @@
  * with a hard timeout: a hang is a killed child, not a stuck jest worker.
  */
 import { pageSize } from '../../lib';
-import { describeChild, lastJson, runFixture, underAsan } from './helpers';
+import { describeChild, lastJson, runFixture, testTimeoutFor, underAsan } from './helpers';
 
 describe('lifecycle', () => {
   test('close() while threads are blocked: they resume and see zero pages', async () => {
@@ -58,32 +58,40 @@ describe('lifecycle', () => {
     expect(lastJson(r)).toEqual({ blocked: 2 });
   });
 
-  test('a Userfaultfd dropped without close() is collected and its fd closed', async () => {
-    const r = await runFixture('lifecycle-gc.js', {
-      args: ['50'],
-      execArgv: ['--expose-gc'],
-      timeoutMs: 60000,
-    });
-    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
-    expect(lastJson(r)).toMatchObject({
-      plain: 0,
-      'never-next': 0,
-      return: 0, // was 50 before: the poll callback kept every uffd that waited alive
-      pendingKeptAlive: 50, // a pending next() is being served: kept alive, by design
-      pendingAfterClose: 0,
-    });
-  });
+  test(
+    'a Userfaultfd dropped without close() is collected and its fd closed',
+    async () => {
+      const r = await runFixture('lifecycle-gc.js', {
+        args: ['50'],
+        execArgv: ['--expose-gc'],
+        timeoutMs: 60000,
+      });
+      expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+      expect(lastJson(r)).toMatchObject({
+        plain: 0,
+        'never-next': 0,
+        return: 0, // was 50 before: the poll callback kept every uffd that waited alive
+        pendingKeptAlive: 50, // a pending next() is being served: kept alive, by design
+        pendingAfterClose: 0,
+      });
+    },
+    testTimeoutFor(60000),
+  );
 
-  test('Workers that exit or are terminated with uffds, streams and Mappings open leak nothing', async () => {
-    const r = await runFixture('lifecycle-worker-leak.js', { args: ['40'], timeoutMs: 120000 });
-    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
-    const res = lastJson<{ fdsLeaked: number; mapsLeaked: number; threadsLeaked: number }>(r);
-    // Before the fix: 80 fds (a uffd and a memfd per Worker) and 82 mappings.
-    expect(res.fdsLeaked).toBe(0);
-    // <= 0: the JS-thread fault watchdog (lib/watchdog.ts) may have stopped its thread meanwhile.
-    expect(res.threadsLeaked).toBeLessThanOrEqual(0);
-    // V8 heap noise (it varies with load), not one per Worker: before the fix it was 82.
-    if (!underAsan) expect(res.mapsLeaked).toBeLessThan(24);
-    void describeChild;
-  });
+  test(
+    'Workers that exit or are terminated with uffds, streams and Mappings open leak nothing',
+    async () => {
+      const r = await runFixture('lifecycle-worker-leak.js', { args: ['40'], timeoutMs: 120000 });
+      expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+      const res = lastJson<{ fdsLeaked: number; mapsLeaked: number; threadsLeaked: number }>(r);
+      // Before the fix: 80 fds (a uffd and a memfd per Worker) and 82 mappings.
+      expect(res.fdsLeaked).toBe(0);
+      // <= 0: the JS-thread fault watchdog (lib/watchdog.ts) may have stopped its thread meanwhile.
+      expect(res.threadsLeaked).toBeLessThanOrEqual(0);
+      // V8 heap noise (it varies with load), not one per Worker: before the fix it was 82.
+      if (!underAsan) expect(res.mapsLeaked).toBeLessThan(24);
+      void describeChild;
+    },
+    testTimeoutFor(120000),
+  );
 });
