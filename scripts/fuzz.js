@@ -101,6 +101,8 @@ const stats = {
   notDrawn: opsOf(pageSizes[0], backend).notDrawn,
   /** Runs per page size. */
   pageSizes: {},
+  /** Features and modes the runs' setup would use that this kernel does not offer (Executor). */
+  unoffered: [],
   ms: 0,
   violations: [],
 };
@@ -189,6 +191,7 @@ async function runSequence({ ps: pageSize, calls }, kernelOracle, base) {
   const simBase = simulated ? engine.simulatedProcess().sys.fds.size : 0;
   const ex = new Executor(u, native, sb);
   ex.setupUffds();
+  stats.unoffered = ex.unoffered;
   let failure = null;
   let snap = null;
   try {
@@ -399,8 +402,18 @@ async function main() {
     await u.touch(m.address, 1);
     const it = w.events();
     await it.return();
+    // Before Linux 6.8 move() is the MOVE emulation, which opens /proc/self/pagemap and (root)
+    // /proc/kpageflags on first use and keeps them (lib/engine/procfs.ts): one move here, or
+    // the first fuzzed move would look like a call that opened fds.
+    const src = u.Mapping.anonymous(u.pageSize);
+    const dst = u.Mapping.anonymous(u.pageSize);
+    new Uint8Array(src.buffer)[0] = 1;
+    w.register(dst.address, u.pageSize);
+    w.move(dst.address, src.address, u.pageSize);
     w.close();
     m.unmap();
+    src.unmap();
+    dst.unmap();
   }
   await new Promise((r) => setTimeout(r, 100));
   const base = { fds: fdCount(), threads: threadCount() };

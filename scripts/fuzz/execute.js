@@ -102,10 +102,21 @@ class Executor {
     return this.sb.space.userfaultfd(options);
   }
 
+  /**
+   * Opens the five uffds every run starts with and registers their ranges. The features and
+   * modes asked for are those this kernel (or model) offers: WP_UNPOPULATED is 6.4+, and arm64
+   * has no uffd-wp before 6.10 (REGISTER with MODE_WP is EINVAL there). Whatever is left out is
+   * listed in `this.unoffered` (the summary's `unoffered`): a smaller setup, never a silent one.
+   */
   setupUffds() {
     const open = (o) => this.openUffd(o);
-    this.addUffd(open(), 'umo', false);
-    this.addUffd(open({ features: ['threadId', 'exactAddress', 'wpUnpopulated'] }), 'umo', false);
+    const first = open();
+    const offered = (f) => first.availableFeatures.has(f);
+    const want = ['threadId', 'exactAddress', 'wpUnpopulated'];
+    const wp = offered('pagefaultFlagWp');
+    this.unoffered = [...want.filter((f) => !offered(f)), ...(wp ? [] : ['pagefaultFlagWp'])];
+    this.addUffd(first, 'umo', false);
+    this.addUffd(open({ features: want.filter(offered) }), 'umo', false);
     this.addUffd(
       open({ features: ['eventRemove', 'eventUnmap', 'eventRemap', 'threadId'] }),
       'umo',
@@ -119,7 +130,7 @@ class Executor {
     const m = this.sb.mappings[0];
     this.owners = [
       [R + 16 * ps, R + 48 * ps, 0, undefined],
-      [R + 144 * ps, R + 160 * ps, 1, { missing: true, wp: true }],
+      [R + 144 * ps, R + 160 * ps, 1, { missing: true, wp }],
       [R + 160 * ps, R + 176 * ps, 4, undefined],
       [this.sb.R2, this.sb.R2end, 3, undefined],
       [m.address, m.address + m.length, 2, undefined],
