@@ -12,8 +12,7 @@ import { SimulatedSpace, type SimulatedSpaceOptions, kernelSpace, queryFeatures 
 import { FEATURE_BITS } from '../../lib/features';
 import { hugePageSize } from '../../lib/mm';
 import { type Cmd, execute, seqArb, setup, snapshot, teardown } from './diff/commands';
-import { kernelAvailable } from './helpers/backends';
-import { kernelAtLeast } from '../helpers/kernel-version';
+import { kernelAvailable, runningProfile } from './helpers/backends';
 
 const ci = process.env.CI === 'true';
 const runs = Number(process.env.UFFD_DIFF_RUNS ?? (ci ? 2000 : 300));
@@ -28,7 +27,7 @@ function runningKernelModel(): SimulatedSpaceOptions {
   const available = kernelAvailable() ? queryFeatures(false).available : 0n;
   return {
     pageSize: kernelSpace().pageSize,
-    profile: kernelAtLeast(6, 17) ? '6.18' : kernelAtLeast(6, 8) ? '6.12' : '6.1',
+    profile: runningProfile(),
     uffdWp: ((available >> BigInt(FEATURE_BITS.pagefaultFlagWp)) & 1n) === 1n,
   };
 }

@@ -7,6 +7,7 @@ import { SimulatedSpace, kernelSpace, type AddressSpace, type PageInfo } from '.
 import type { SimulatedSpaceOptions } from '../../../lib/engine';
 import { streamOf, type UffdEvent } from '../../../lib/events';
 import type { Userfaultfd } from '../../../lib/userfaultfd';
+import { kernelAtLeast } from '../../helpers/kernel-version';
 
 export type BackendName = 'kernel' | 'simulated';
 
@@ -17,6 +18,14 @@ export function kernelAvailable(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The engine profile of the running kernel (lib/engine/space.ts): '6.18' from 6.17, '6.12'
+ * from 6.8 (UFFDIO_MOVE), '6.1' before. Only 6.1, 6.12 and 6.18 were measured (test/vm).
+ */
+export function runningProfile(): '6.18' | '6.12' | '6.1' {
+  return kernelAtLeast(6, 17) ? '6.18' : kernelAtLeast(6, 8) ? '6.12' : '6.1';
 }
 
 /** A space for a scenario: the real process, or a fresh simulated one like this machine. */

@@ -7,9 +7,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { taskSize } from '../../helpers/kernel';
 import { pinLongTerm } from '../../helpers/pin';
 import { ksmMerge } from '../../helpers/system-state';
 import { SimulatedSpace, kernelSpace, type AddressSpace } from '../../../lib';
+import { hugePageSize } from '../../../lib/mm';
 import { native } from '../../../lib/binding';
 import type { SimRawUffd } from '../../../lib/engine/sim-raw';
 import type { SimKernel } from '../../../lib/engine/sys';
@@ -150,8 +152,10 @@ class KernelEnv extends BaseEnv implements ProbeEnv {
   moveEmulation: 'auto' | 'always' | 'never' = 'auto';
   readonly space = kernelSpace();
   readonly sim = undefined;
-  readonly pmd = 2 * 1024 * 1024;
-  readonly taskSize = process.arch === 'x64' ? 0x7ffffffff000 : 2 ** 48;
+  // Measured, not assumed: the PMD is 32 MiB with 16K pages, and TASK_SIZE is per arch and
+  // paging mode (test/helpers/kernel.ts taskSize()).
+  readonly pmd = hugePageSize();
+  readonly taskSize = Number(taskSize());
   readonly sys: LowSys;
 
   constructor() {
@@ -320,7 +324,7 @@ class SimEnv extends BaseEnv implements ProbeEnv {
   readonly taskSize: number;
   readonly sys: LowSys;
 
-  constructor(pageSize: number, profile: '6.18' | 'rfc-2015') {
+  constructor(pageSize: number, profile: '6.18' | '6.12' | 'rfc-2015') {
     super();
     this.sim = new SimulatedSpace({ pageSize, profile, swap: true });
     this.space = this.sim;
@@ -429,7 +433,7 @@ class SimEnv extends BaseEnv implements ProbeEnv {
 export function makeEnv(
   name: 'kernel' | 'simulated' | 'emulated',
   pageSize = 4096,
-  profile: '6.18' | 'rfc-2015' = '6.18',
+  profile: '6.18' | '6.12' | 'rfc-2015' = '6.18',
 ): ProbeEnv {
   if (name === 'simulated') return new SimEnv(pageSize, profile);
   const k = new KernelEnv();
