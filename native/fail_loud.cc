@@ -300,11 +300,22 @@ class Watchdog : public Napi::ObjectWrap<Watchdog> {
 
   // The environment that armed the policy is going away (a Worker exits or is terminated): its
   // uffds are about to be closed by the addon's own cleanup hook (registered earlier, so run
-  // later), which would let waiters read zero pages. Poison first, as close() does in JS.
+  // later), which would let waiters read zero pages. Poison first, as close() does in JS; with
+  // 'abort', abort if a thread is waiting in a fault now, as close() does in JS (a terminated
+  // Worker's JS cannot run that close hook, so this is the only place it can happen).
   static void OnTeardown(void* arg) {
     Watchdog* self = static_cast<Watchdog*>(arg);
     self->hooked_ = false;  // being run: nothing to remove
     self->StopThread();
+    if (self->tripped_.load() == 0 && self->action_ == kAbortAction && self->fd_ >= 0 &&
+        !WaitingThreads().empty()) {
+      static const char msg[] =
+          "userfaultfd: the thread that armed the policy went away with faults unresolved; "
+          "aborting (fail-loud policy)\n";
+      ssize_t w = write(2, msg, sizeof msg - 1);
+      (void)w;
+      abort();
+    }
     if (self->tripped_.load() == 0 && self->action_ == kPoisonAction && self->fd_ >= 0) {
       const uint64_t ps = PageSize();
       for (const auto& [start, len] : self->ranges_) PoisonRange(self->fd_, start, len, ps);

@@ -238,17 +238,22 @@ describe('the serving side fails in this process', () => {
       const r = await teardown('loud', 'terminate');
       ok(r);
       expect(lastJson(r)).toMatchObject({ sum: 0, signal: 'SIGBUS' });
+      // 'abort': the native teardown hook aborts (the terminated Worker's JS cannot run)
+      expectAborted(
+        await teardown('loud', 'terminate', 'abort'),
+        'the thread that armed the policy went away',
+      );
     },
     async () => {
       expectArmRefused(await teardown('loud', 'terminate'));
-      // A KNOWN GAP, on every kernel: the terminated Worker's JS cannot run, and the native
-      // teardown hook (native/fail_loud.cc, Watchdog::OnTeardown) poisons for 'poison' but does
-      // nothing for 'abort': the addon then closes the fd and the thread reads a zero page.
-      const r = await teardown('loud', 'terminate', 'abort');
-      ok(r);
-      expect(lastJson(r)).toMatchObject({ sum: 0, signal: null });
+      // The terminated Worker's JS cannot run: the native teardown hook (native/fail_loud.cc,
+      // Watchdog::OnTeardown) aborts, with the thread still waiting.
+      expectAborted(
+        await teardown('loud', 'terminate', 'abort'),
+        'the thread that armed the policy went away',
+      );
     },
-    "[no UFFDIO_POISON before 6.6: 'poison' refused; KNOWN GAP: 'abort' does not abort at a terminate()]",
+    "[no UFFDIO_POISON before 6.6: 'poison' refused; 'abort' aborts]",
   );
 
   loudTest(
