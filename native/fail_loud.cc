@@ -146,6 +146,18 @@ std::map<int, long> WaitingThreads() {
   return out;
 }
 
+// "userfaultfd: <why>; aborting (fail-loud policy)" on stderr with write(2) (from the watchdog
+// thread or an env teardown: no JS, no stdio buffers), then abort(): the message lib/fail-loud.ts
+// abortLoudly() prints for the trips JS sees.
+[[noreturn]] void AbortLoudly(const char* why) {
+  char msg[256];
+  int len = snprintf(msg, sizeof msg, "userfaultfd: %s; aborting (fail-loud policy)\n", why);
+  if (len > static_cast<int>(sizeof msg) - 1) len = sizeof msg - 1;
+  ssize_t w = write(2, msg, static_cast<size_t>(len));
+  (void)w;
+  abort();
+}
+
 enum Action { kPoisonAction = 0, kAbortAction = 1 };
 enum Reason { kServerExit = 1, kStall = 2 };
 
@@ -248,14 +260,9 @@ class Watchdog : public Napi::ObjectWrap<Watchdog> {
     uint64_t poisoned = 0;
     int err = 0;
     if (action_ == kAbortAction) {
-      char msg[160];
-      int len = snprintf(msg, sizeof msg,
-                         "userfaultfd: %s with faults unresolved; aborting (fail-loud policy)\n",
-                         reason == kServerExit ? "the serving process exited"
-                                               : "a fault has waited longer than stallMs");
-      ssize_t w = write(2, msg, static_cast<size_t>(len));
-      (void)w;
-      abort();
+      AbortLoudly(reason == kServerExit
+                      ? "the serving process exited with faults unresolved"
+                      : "a fault has waited longer than stallMs with faults unresolved");
     }
     const uint64_t ps = PageSize();
     for (const auto& [start, len] : ranges_) {
@@ -265,14 +272,9 @@ class Watchdog : public Napi::ObjectWrap<Watchdog> {
     }
     if (err != 0) {
       // Some pages could not be poisoned: a silent zero page must not be possible, so abort.
-      char msg[160];
-      int len = snprintf(msg, sizeof msg,
-                         "userfaultfd: could not poison the unresolved pages (%s); aborting "
-                         "(fail-loud policy)\n",
-                         strerror(err));
-      ssize_t w = write(2, msg, static_cast<size_t>(len));
-      (void)w;
-      abort();
+      char why[96];
+      snprintf(why, sizeof why, "could not poison the unresolved pages (%s)", strerror(err));
+      AbortLoudly(why);
     }
     tsfn_.NonBlockingCall(new Trip{reason, poisoned, err});
   }
@@ -307,16 +309,11 @@ class Watchdog : public Napi::ObjectWrap<Watchdog> {
     Watchdog* self = static_cast<Watchdog*>(arg);
     self->hooked_ = false;  // being run: nothing to remove
     self->StopThread();
-    if (self->tripped_.load() == 0 && self->action_ == kAbortAction && self->fd_ >= 0 &&
-        !WaitingThreads().empty()) {
-      static const char msg[] =
-          "userfaultfd: the thread that armed the policy went away with faults unresolved; "
-          "aborting (fail-loud policy)\n";
-      ssize_t w = write(2, msg, sizeof msg - 1);
-      (void)w;
-      abort();
+    const bool armed = self->tripped_.load() == 0 && self->fd_ >= 0;
+    if (armed && self->action_ == kAbortAction && !WaitingThreads().empty()) {
+      AbortLoudly("the thread that armed the policy went away with faults unresolved");
     }
-    if (self->tripped_.load() == 0 && self->action_ == kPoisonAction && self->fd_ >= 0) {
+    if (armed && self->action_ == kPoisonAction) {
       const uint64_t ps = PageSize();
       for (const auto& [start, len] : self->ranges_) PoisonRange(self->fd_, start, len, ps);
     }
