@@ -667,7 +667,7 @@ export function ioctlRegister(ctx: SimCtx, start: Addr, len: Addr, mode: Addr): 
     if (v.uffd === ctx && (v.flags & vmFlags) === vmFlags) continue;
     const a = Math.max(s, v.start);
     const b = Math.min(end, v.end);
-    space.modifyVma(v, a, b, (v.flags & ~VM_UFFD_FLAGS) | vmFlags, ctx, space.profile === '6.1');
+    space.modifyVma(v, a, b, (v.flags & ~VM_UFFD_FLAGS) | vmFlags, ctx);
   }
   let ioctls = basic ? U.UFFD_API_RANGE_IOCTLS_BASIC : U.UFFD_API_RANGE_IOCTLS;
   // 6.1 has neither ioctl, so its UFFD_API_RANGE_IOCTLS lacks them (B15: 0x1c for shmem).
@@ -699,21 +699,15 @@ export function ioctlUnregister(ctx: SimCtx, start: Addr, len: Addr): number {
     const b = Math.min(end, v.end);
     // wake_userfault(vma->vm_userfaultfd_ctx.ctx): the owner's waiters, whoever unregisters.
     if ((v.flags & VM_UFFD_MISSING) !== 0) v.uffd.wake(a, b - a);
-    clearUffd(space, v, a, b, space.profile === '6.1');
+    clearUffd(space, v, a, b);
   }
   return 0;
 }
 
 /** userfaultfd_clear_vma(): drop WP state, then the registration (merging). */
-export function clearUffd(
-  space: SimulatedSpace,
-  v: Vma,
-  a: number,
-  b: number,
-  stalePgoff = false,
-): void {
+export function clearUffd(space: SimulatedSpace, v: Vma, a: number, b: number): void {
   if ((v.flags & VM_UFFD_WP) !== 0) space.uffdWpRange(a, b, false, false);
-  space.modifyVma(v, a, b, v.flags & ~VM_UFFD_FLAGS, null, stalePgoff);
+  space.modifyVma(v, a, b, v.flags & ~VM_UFFD_FLAGS, null);
 }
 
 export function ioctlWake(ctx: SimCtx, start: Addr, len: Addr): number {

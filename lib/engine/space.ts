@@ -1576,19 +1576,16 @@ export class SimulatedSpace implements AddressSpace {
     return this.pageBytes(addr);
   }
 
-  /** vma_modify_flags_uffd(): new flags and ctx on [a, b) of v, merging or splitting. */
-  modifyVma(
-    v: Vma,
-    a: number,
-    b: number,
-    flags: number,
-    uffd: SimCtx | null,
-    stalePgoff = false,
-  ): Vma {
+  /**
+   * vma_modify_flags_uffd(): new flags and ctx on [a, b) of v, merging or splitting. 6.1's
+   * userfaultfd_register/unregister passed vma->vm_pgoff to vma_merge() (VmaList.modify's
+   * stalePgoff).
+   */
+  modifyVma(v: Vma, a: number, b: number, flags: number, uffd: SimCtx | null): Vma {
     if (flags === v.flags && uffd === v.uffd) return v;
     if (a !== v.start) this.splitHugeAt(a);
     if (b !== v.end) this.splitHugeAt(b);
-    return this.vmas.modify(v, a, b, { flags, uffd }, stalePgoff);
+    return this.vmas.modify(v, a, b, { flags, uffd }, this.profile === '6.1');
   }
 
   /**
