@@ -8,11 +8,11 @@
  * Runs: 2,000 sequences under CI=true, 300 otherwise; UFFD_DIFF_RUNS overrides.
  */
 import fc from 'fast-check';
-import { SimulatedSpace, type SimulatedSpaceOptions, kernelSpace, queryFeatures } from '../../lib';
-import { FEATURE_BITS } from '../../lib/features';
+import { SimulatedSpace, type SimulatedSpaceOptions, kernelSpace, pageSize } from '../../lib';
 import { hugePageSize } from '../../lib/mm';
 import { type Cmd, execute, seqArb, setup, snapshot, teardown } from './diff/commands';
 import { kernelAvailable, runningProfile } from './helpers/backends';
+import { hasMove, hasWp } from '../helpers/kernel-version';
 
 const ci = process.env.CI === 'true';
 const runs = Number(process.env.UFFD_DIFF_RUNS ?? (ci ? 2000 : 300));
@@ -21,19 +21,14 @@ const stats = { sequences: 0, commands: 0 };
 /**
  * The model of the running kernel (lib/engine/space.ts): its page size (16K in an arm64 guest),
  * the profile of its version ('6.12' before 6.17, '6.1' before MOVE in 6.8), and whether the
- * arch has uffd-wp (arm64 6.1 does not). Measured on the running kernel, not assumed.
+ * arch has uffd-wp (arm64 6.1 does not). Measured on the running kernel, not assumed; without
+ * UFFDIO_MOVE the sequences have no 'move' (diff/commands.ts cmdArb).
  */
-function runningKernelModel(): SimulatedSpaceOptions {
-  const available = kernelAvailable() ? queryFeatures(false).available : 0n;
-  return {
-    pageSize: kernelSpace().pageSize,
-    profile: runningProfile(),
-    uffdWp: ((available >> BigInt(FEATURE_BITS.pagefaultFlagWp)) & 1n) === 1n,
-  };
-}
-const MODEL = runningKernelModel();
-/** Without UFFDIO_MOVE the sequences have no 'move' (diff/commands.ts cmdArb). */
-const HAS_MOVE = MODEL.profile !== '6.1';
+const MODEL: SimulatedSpaceOptions = {
+  pageSize,
+  profile: runningProfile(),
+  uffdWp: hasWp,
+};
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -84,7 +79,7 @@ describe('differential: kernel vs simulated engine', () => {
     // compares each VMA's perms, mlock and registration, not only their number.
     const seedEnv = process.env.UFFD_DIFF_SEED ?? (ci ? '1098231135' : 'random');
     const seed = seedEnv === 'random' ? undefined : Number(seedEnv);
-    await fc.assert(fc.asyncProperty(seqArb({ move: HAS_MOVE }), runBoth), {
+    await fc.assert(fc.asyncProperty(seqArb({ move: hasMove }), runBoth), {
       numRuns: runs,
       seed,
       path: process.env.UFFD_DIFF_PATH,

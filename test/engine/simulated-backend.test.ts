@@ -3,7 +3,14 @@
  * class (events, errors, complete*, batches), page sizes, and mremap's RELOCATE_ANON model.
  */
 import { spawnSync } from 'node:child_process';
-import { SimulatedSpace, Userfaultfd, UffdError, kernelSpace, spaceOf } from '../../lib';
+import {
+  SimulatedSpace,
+  Userfaultfd,
+  UffdError,
+  kernelSpace,
+  spaceOf,
+  type AddressSpace,
+} from '../../lib';
 import type { Profile } from '../../lib/engine';
 import type { UffdEvent } from '../../lib/events';
 import { heldParts, kernelAvailable } from './helpers/backends';
@@ -203,14 +210,27 @@ describe('faults and events', () => {
   });
 });
 
-/** 16 rw pages at page 8 of a 64-page PROT_NONE reservation, in a space of this profile. */
+/** 16 rw pages at page 8 of a 64-page PROT_NONE reservation in `space`. */
+function arenaIn(space: AddressSpace): { p: number; resv: number; base: number } {
+  const p = space.pageSize;
+  const resv = space.mmap(64 * p, { prot: 'none' });
+  const base = resv + 8 * p;
+  space.mmap(16 * p, { fixed: base, prot: 'rw' });
+  return { p, resv, base };
+}
+
+/** arenaIn() a new simulated space of this profile. */
 function arena(profile: Profile): { sp: SimulatedSpace; p: number; resv: number; base: number } {
   const sp = new SimulatedSpace({ profile });
-  const p = sp.pageSize;
-  const resv = sp.mmap(64 * p, { prot: 'none' });
-  const base = resv + 8 * p;
-  sp.mmap(16 * p, { fixed: base, prot: 'rw' });
-  return { sp, p, resv, base };
+  return { sp, ...arenaIn(sp) };
+}
+
+/** The VMAs of [from, from + pages) as "start-end perms", in pages from `origin`. */
+function layout(space: AddressSpace, origin: number, from: number, pages: number): string[] {
+  const p = space.pageSize;
+  return space
+    .vmaInfo(from, pages * p)
+    .map((v) => `${(Math.max(v.start, from) - origin) / p}-${(v.end - origin) / p} ${v.perms}`);
 }
 
 describe('errors and progress, as on the kernel', () => {
@@ -284,17 +304,13 @@ describe('errors and progress, as on the kernel', () => {
       // EFAULT) after mremap_to() has unmapped the destination; 6.17+ moves each piece.
       const { sp, p, resv, base } = arena(profile);
       sp.mprotect(base + 4 * p, p, 'r');
-      const layout = (): string[] =>
-        sp
-          .vmaInfo(resv, 64 * p)
-          .map((v) => `${(Math.max(v.start, resv) - resv) / p}-${(v.end - resv) / p} ${v.perms}`);
       // [14, 17): two rw pages and one page of the PROT_NONE reservation, onto [0, 3).
       const span = (): number =>
         sp.mremap(base + 14 * p, 3 * p, 3 * p, { mayMove: true, fixed: base });
       if (profile === '6.12') {
         expect(span).toThrow(expect.objectContaining({ code: 'EFAULT', syscall: 'mremap' }));
         // pages 8-10 of the reservation (the destination) are gone all the same
-        expect(layout()).toEqual([
+        expect(layout(sp, resv, resv, 64)).toEqual([
           '0-8 ---p',
           '11-12 rw-p',
           '12-13 r--p',
@@ -303,7 +319,7 @@ describe('errors and progress, as on the kernel', () => {
         ]);
       } else {
         expect(span()).toBe(base);
-        expect(layout()).toEqual([
+        expect(layout(sp, resv, resv, 64)).toEqual([
           '0-8 ---p',
           '8-10 rw-p',
           '10-11 ---p',
@@ -435,11 +451,14 @@ describe("the '6.1' profile: 6.12's rules, 6.1's uAPI (arm64 and x86_64 6.1 gues
       const uffd = sp.userfaultfd();
       uffd.register(base + 6 * p, 12 * p); // [6,16) rw and [16,18) of the PROT_NONE reservation
       uffd.unregister(base + 17 * p, p);
-      const layout = sp
-        .vmaInfo(resv, 64 * p)
-        .map((v) => `${(v.start - base) / p}-${(v.end - base) / p} ${v.perms}`);
       const tail = profile === '6.1' ? ['17-18 ---p', '18-56 ---p'] : ['17-56 ---p'];
-      expect(layout).toEqual(['-8-0 ---p', '0-6 rw-p', '6-16 rw-p', '16-17 ---p', ...tail]);
+      expect(layout(sp, base, resv, 64)).toEqual([
+        '-8-0 ---p',
+        '0-6 rw-p',
+        '6-16 rw-p',
+        '16-17 ---p',
+        ...tail,
+      ]);
       uffd.close();
     },
   );
@@ -535,13 +554,9 @@ describe("the '6.1' profile: 6.12's rules, 6.1's uAPI (arm64 and x86_64 6.1 gues
   ];
   describe.each(['6.1', '6.12'] as const)('profile %s', (profile) => {
     test.each(REMAPS)('mremap of a never-faulted page: %s', (_, from, to, dontUnmap, want) => {
-      const { sp, p, resv, base } = arena(profile);
+      const { sp, p, base } = arena(profile);
       sp.mremap(base + from * p, p, p, { fixed: base + to * p, mayMove: true, dontUnmap });
-      const layout = sp
-        .vmaInfo(base, 56 * p)
-        .map((v) => `${(Math.max(v.start, base) - base) / p}-${(v.end - base) / p} ${v.perms}`);
-      expect(layout.join(' | ')).toBe(want[profile]);
-      expect(resv).toBe(base - 8 * p);
+      expect(layout(sp, base, base, 56).join(' | ')).toBe(want[profile]);
     });
   });
 
@@ -555,16 +570,12 @@ describe("the '6.1' profile: 6.12's rules, 6.1's uAPI (arm64 and x86_64 6.1 gues
       }
       // before MOVE (6.8) the '6.1' column, else the '6.12' one (6.18 gives the same here)
       const k = kernelSpace();
-      const p = k.pageSize;
-      const resv = k.mmap(64 * p, { prot: 'none' });
-      const base = resv + 8 * p;
-      k.mmap(16 * p, { fixed: base, prot: 'rw' });
+      const { p, resv, base } = arenaIn(k);
       try {
         k.mremap(base + from * p, p, p, { fixed: base + to * p, mayMove: true, dontUnmap });
-        const layout = k
-          .vmaInfo(base, 56 * p)
-          .map((v) => `${(Math.max(v.start, base) - base) / p}-${(v.end - base) / p} ${v.perms}`);
-        expect(layout.join(' | ')).toBe(want[kernelAtLeast(6, 8) ? '6.12' : '6.1']);
+        expect(layout(k, base, base, 56).join(' | ')).toBe(
+          want[kernelAtLeast(6, 8) ? '6.12' : '6.1'],
+        );
       } finally {
         // the page moved away left a hole that is no longer ours (helpers/backends.ts heldParts)
         const hole: [number, number] | undefined = dontUnmap ? undefined : [base + from * p, p];
