@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   writeFileSync,
 } from 'node:fs';
@@ -64,6 +65,11 @@ export function runNode(script: string, options: RunOptions = {}): Promise<Child
     const timer = setTimeout(
       () => {
         timedOut = true;
+        // Where every thread of the child (and of what it spawned) sleeps, read before the kill:
+        // a hang in a guest is otherwise only "timedOut: true".
+        const report = child.pid === undefined ? '' : hangReport(child.pid);
+        stderr += report;
+        process.stderr.write(report);
         child.kill('SIGKILL');
       },
       scaledMs(options.timeoutMs ?? 30000),
@@ -85,6 +91,85 @@ export function runNode(script: string, options: RunOptions = {}): Promise<Child
       resolve({ code, signal, stdout, stderr, timedOut });
     });
   });
+}
+
+/** The pids of pid's descendants, from /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const tid of tids) {
+      const kids = readOr(`/proc/${p}/task/${tid}/children`).trim();
+      for (const k of kids === '' ? [] : kids.split(/\s+/).map(Number)) {
+        out.push(k);
+        walk(k);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+function readOr(path: string, or = ''): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return or;
+  }
+}
+
+/**
+ * Each thread of pid and its descendants: name, state, wchan and (as root) the kernel stack,
+ * from /proc. What a hard timeout prints before it kills the child.
+ */
+export function hangReport(pid: number): string {
+  const lines = [`\n[runNode: hard timeout; the threads of ${pid} and its descendants]`];
+  for (const p of [pid, ...descendants(pid)]) {
+    const cmd = readOr(`/proc/${p}/cmdline`).split('\0').join(' ').trim().slice(0, 120);
+    lines.push(`pid ${p}: ${cmd}`);
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      lines.push('  (gone)');
+      continue;
+    }
+    for (const tid of tids) {
+      const t = `/proc/${p}/task/${tid}`;
+      const status = readOr(`${t}/status`);
+      const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '?';
+      lines.push(
+        `  tid ${tid} ${field('Name')} state ${field('State')} wchan ${readOr(`${t}/wchan`, '?')}` +
+          ` SigPnd ${field('SigPnd')} ShdPnd ${field('ShdPnd')} SigBlk ${field('SigBlk')}`,
+      );
+      const stack = readOr(`${t}/stack`).trim();
+      if (stack !== '') lines.push(...stack.split('\n').map((l) => `    ${l}`));
+    }
+    // Each userfaultfd it holds: "pending" faults nobody has read, "total" still unresolved.
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${p}/fd`);
+    } catch {
+      fds = [];
+    }
+    for (const fd of fds) {
+      let target = '';
+      try {
+        target = readlinkSync(`/proc/${p}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (!target.includes('userfaultfd')) continue;
+      const info = readOr(`/proc/${p}/fdinfo/${fd}`).replace(/\s+/g, ' ').trim();
+      lines.push(`  fd ${fd} ${target}: ${info}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /**
