@@ -47,6 +47,23 @@ struct PoisonResult {
 // outside a registered VMA (ENOENT: the kernel refuses a range that crosses a VMA end, so the
 // chunk is halved until it fits). EAGAIN with no progress means an unread non-cooperative event
 // (mmap_changing, spec §1.6): retried for a while, then reported.
+// UFFDIO_WAKE on [start, start+len), errors ignored: a wake of a range nobody waits in is a no-op.
+//
+// Why poisoning needs more wakes than its own: a thread that read a none PTE just before the
+// marker went in, and queues itself in handle_userfault() just after UFFDIO_POISON's wake, finds
+// the marker in userfaultfd_must_wait(), which treats every PTE marker as none (fs/userfaultfd.c,
+// pte_none_mostly(), through 6.18; later kernels wait only on uffd-wp markers) and sleeps with
+// nobody left to wake it. A later wake sends it back to the fault, which now meets the marker and
+// raises SIGBUS. The server's own death sets it up: its SIGCHLD interrupts the thread waiting on
+// the fault the server had read, and that thread re-faults while the watchdog poisons. The likely
+// cause of a CI hang in the arm64 6.12 guest (fail-loud, "JS thread blocked", action poison: 1 run
+// in many; 160 more runs there did not repeat it). test/reliability/fixtures/failure-rewake.js
+// builds the state on purpose with a DONTWAKE poison.
+void WakeRange(int fd, uint64_t start, uint64_t len) {
+  Range r{start, len};
+  (void)ioctl(fd, kWake, &r);
+}
+
 PoisonResult PoisonRange(int fd, uint64_t start, uint64_t len, uint64_t ps) {
   PoisonResult res;
   uint64_t done = 0;
@@ -85,8 +102,9 @@ PoisonResult PoisonRange(int fd, uint64_t start, uint64_t len, uint64_t ps) {
     // ESRCH: the process whose memory this is has exited (a uffd received from it, spec §5.3
     // C57): no thread is left to read a zero page, so there is nothing to make loud.
     if (err != ESRCH) res.err = err;
-    return res;
+    break;
   }
+  if (res.poisoned > 0) WakeRange(fd, start, len);
   return res;
 }
 
@@ -277,6 +295,19 @@ class Watchdog : public Napi::ObjectWrap<Watchdog> {
       AbortLoudly(why);
     }
     tsfn_.NonBlockingCall(new Trip{reason, poisoned, err});
+    Rewake();
+  }
+
+  // Wakes the ranges again at 1, 2, 4 ... 512 ms after the poison (about a second in all), for a
+  // thread that slipped past UFFDIO_POISON's own wake (see WakeRange). Stops early on stop().
+  void Rewake() {
+    for (int delay = 1; delay <= 512; delay *= 2) {
+      struct pollfd p = {stop_, POLLIN, 0};
+      int n = poll(&p, 1, delay);
+      if (n < 0 && errno == EINTR) continue;
+      if (n != 0) return;
+      for (const auto& [start, len] : ranges_) WakeRange(fd_, start, len);
+    }
   }
 
   void StopThread() {

@@ -142,6 +142,25 @@ describe('the serving process is killed mid-run (uffd handed over at spawn)', ()
   });
 });
 
+describe('a faulter that slipped past the poison', () => {
+  // The race behind a hang in the arm64 6.12 guest (native/fail_loud.cc, WakeRange), built on
+  // purpose with a DONTWAKE poison: the watchdog's later wakes must free the sleeper.
+  loudTest(
+    'asleep on a page already poisoned when the server dies: the watchdog wakes it into SIGBUS',
+    async () => {
+      const r = await runFixture('failure-rewake.js');
+      ok(r);
+      expect(lastJson(r)).toEqual({
+        stuckAfterPoison: 1, // the marker alone wakes nobody
+        poisoned: pageSize,
+        touch: { signal: 'SIGBUS' },
+        failures: ['server-exit'],
+      });
+    },
+    async () => expectArmRefused(await runFixture('failure-rewake.js')),
+  );
+});
+
 describe('the serving side fails in this process', () => {
   const run = (failure: string, loud: boolean, action = 'poison') =>
     runFixture('failure-inprocess.js', { args: [failure, loud ? 'loud' : 'plain', action] });
