@@ -280,7 +280,9 @@ async function runSequence({ ps: pageSize, calls }, kernelOracle, base) {
         failure = violation(
           'state-changed',
           d,
-          `${errKey(err)}: ${err.message}\n${diff}\nspaces: ${spaces.join(' ')}\npending: ${sb.pendingInfo(ex)}`,
+          `${errKey(err)}: ${err.message}\n${diff}\nspaces: ${spaces.join(' ')}\n` +
+            `sources read: ${ex.sourcesRead.map(([a, l]) => `[0x${a.toString(16)}, +${l})`).join(' ')}\n` +
+            `pending: ${sb.pendingInfo(ex)}`,
         );
         break;
       }

@@ -114,6 +114,14 @@ class Oracle {
         const addr = b.a + j * ps;
         const read = faultedIn.some(([s, l]) => addr + ps > s && addr < s + l);
         if (read && b.bits[j] === '.' && a.bits[j] !== '.') continue;
+        // Faulting a source page of a shared or file mapping in (and its fault-around window)
+        // maps a page-cache page once more: every other mapping of it (the memfd and its alias)
+        // loses PM_MMAP_EXCLUSIVE (bit 56) with nothing else changed. Seen as "81 -> 80" on five
+        // pages of the memfd after a refused COPY read from its alias (FUZZ_SEED=68324149).
+        if (faultedIn.length > 0 && b.bits[j] !== '.' && a.bits[j] !== '.') {
+          const [bv, av] = [parseInt(b.bits[j], 16), parseInt(a.bits[j], 16)];
+          if ((bv & 1) === 1 && av === (bv & ~1)) continue;
+        }
         changed.push(`0x${addr.toString(16)}: ${b.bits[j]} -> ${a.bits[j]}`);
       }
     }
