@@ -182,6 +182,22 @@ function simFds(sb) {
   return sb.space.sys.fds.size + engine.simulatedProcess().sys.fds.size;
 }
 
+/**
+ * The /proc/self/maps lines holding an address that a state diff names ("0x...: a -> b") or a
+ * source the call read.
+ */
+function mapsOf(diff, sources) {
+  const addrs = [...diff.matchAll(/^0x([0-9a-f]+):/gm)].map((m) => parseInt(m[1], 16));
+  for (const [a] of sources) addrs.push(a);
+  const lines = fs.readFileSync('/proc/self/maps', 'utf8').split('\n');
+  return lines
+    .filter((l) => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(l);
+      return m && addrs.some((a) => a >= parseInt(m[1], 16) && a < parseInt(m[2], 16));
+    })
+    .join('\n');
+}
+
 async function runSequence({ ps: pageSize, calls }, kernelOracle, base) {
   stats.runs++;
   stats.pageSizes[pageSize] = (stats.pageSizes[pageSize] ?? 0) + 1;
@@ -282,7 +298,10 @@ async function runSequence({ ps: pageSize, calls }, kernelOracle, base) {
           d,
           `${errKey(err)}: ${err.message}\n${diff}\nspaces: ${spaces.join(' ')}\n` +
             `sources read: ${ex.sourcesRead.map(([a, l]) => `[0x${a.toString(16)}, +${l})`).join(' ')}\n` +
-            `pending: ${sb.pendingInfo(ex)}`,
+            `pending: ${sb.pendingInfo(ex)}` +
+            (simulated
+              ? ''
+              : `\nmappings of the changed pages and the sources:\n${mapsOf(diff, ex.sourcesRead)}`),
         );
         break;
       }
