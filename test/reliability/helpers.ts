@@ -97,13 +97,7 @@ export function runNode(script: string, options: RunOptions = {}): Promise<Child
 function descendants(pid: number): number[] {
   const out: number[] = [];
   const walk = (p: number) => {
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      return;
-    }
-    for (const tid of tids) {
+    for (const tid of listOr(`/proc/${p}/task`)) {
       const kids = readOr(`/proc/${p}/task/${tid}/children`).trim();
       for (const k of kids === '' ? [] : kids.split(/\s+/).map(Number)) {
         out.push(k);
@@ -113,6 +107,15 @@ function descendants(pid: number): number[] {
   };
   walk(pid);
   return out;
+}
+
+/** The entries of a /proc directory, or none once the process is gone. */
+function listOr(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
 }
 
 function readOr(path: string, or = ''): string {
@@ -132,13 +135,8 @@ export function hangReport(pid: number): string {
   for (const p of [pid, ...descendants(pid)]) {
     const cmd = readOr(`/proc/${p}/cmdline`).split('\0').join(' ').trim().slice(0, 120);
     lines.push(`pid ${p}: ${cmd}`);
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      lines.push('  (gone)');
-      continue;
-    }
+    const tids = listOr(`/proc/${p}/task`);
+    if (tids.length === 0) lines.push('  (gone)');
     for (const tid of tids) {
       const t = `/proc/${p}/task/${tid}`;
       const status = readOr(`${t}/status`);
@@ -151,13 +149,7 @@ export function hangReport(pid: number): string {
       if (stack !== '') lines.push(...stack.split('\n').map((l) => `    ${l}`));
     }
     // Each userfaultfd it holds: "pending" faults nobody has read, "total" still unresolved.
-    let fds: string[] = [];
-    try {
-      fds = readdirSync(`/proc/${p}/fd`);
-    } catch {
-      fds = [];
-    }
-    for (const fd of fds) {
+    for (const fd of listOr(`/proc/${p}/fd`)) {
       let target = '';
       try {
         target = readlinkSync(`/proc/${p}/fd/${fd}`);
